@@ -1,0 +1,75 @@
+"""Command line: `app-tflite-inference` runs the service; `simulate` and `demo` are subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import SERVICE_KEY, __version__
+from .config import ConfigError, load
+from .inference import InputError
+from .logs import configure
+from .manifest import ManifestError
+from .tflite import ModelLoadError, RuntimeUnavailable
+
+log = logging.getLogger(SERVICE_KEY)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def service_arguments(parser: argparse.ArgumentParser) -> None:
+    """EdgeX's standard service flags (and their EDGEX_* environment equivalents)."""
+    parser.add_argument("-cd", "--configDir", default=os.environ.get("EDGEX_CONFIG_DIR", "res"),
+                        help="folder holding the configuration file (default: res)")
+    parser.add_argument("-cf", "--configFile",
+                        default=os.environ.get("EDGEX_CONFIG_FILE", "configuration.yaml"),
+                        help="configuration file name (default: configuration.yaml)")
+    parser.add_argument("-p", "--profile", default=os.environ.get("EDGEX_PROFILE", ""),
+                        help="configuration profile: reads CONFIGDIR/PROFILE/CONFIGFILE")
+    parser.add_argument("-r", "--registry", action="store_true", default=_env_flag(
+        "EDGEX_USE_REGISTRY"), help="register with the registry (core-keeper or Consul)")
+    parser.add_argument("-cp", "--configProvider", nargs="?", const="keeper.http://localhost:59890",
+                        default=os.environ.get("EDGEX_CONFIG_PROVIDER", ""),
+                        help="configuration provider URL, e.g. keeper.http://localhost:59890")
+    parser.add_argument("-o", "--overwrite", action="store_true",
+                        help="overwrite the provider's copy of this service's configuration")
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    return Path(args.configDir) / (args.profile or "") / args.configFile
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog=SERVICE_KEY, description=__doc__)
+    main.add_argument("--version", action="version", version=f"{SERVICE_KEY} {__version__}")
+    service_arguments(main)
+    return main
+
+
+def run_service(args: argparse.Namespace) -> int:
+    from .service import Service
+
+    try:
+        config = load(config_path(args))
+        configure(config.writable.log_level)
+        service = Service(config)
+    except (ConfigError, ManifestError, ModelLoadError, RuntimeUnavailable, InputError) as exc:
+        configure("INFO")
+        log.error("cannot start: %s", exc)
+        return 1
+    service.run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return run_service(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The running service: MessageBus in, a bounded queue, one inference worker, results out."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from . import SERVICE_KEY
+from .codec import encode_event_envelope
+from .config import Config
+from .dtos import Event
+from .inference import ModelSet
+from .logs import RateLimited
+from .metrics import Metrics
+from .mqtt import MessageBus
+from .pipeline import Pipeline, Rejected, event_pipeline
+from .topics import event_topic, join, publisher_of, subscriptions
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class Service:
+    def __init__(self, config: Config, base_dir: Path = Path()) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.models = ModelSet(config.inference, base_dir)
+        self.pipeline: Pipeline = event_pipeline(self.models, self.metrics,
+                                                 config.inference.max_message_size)
+        self.queue: queue.Queue[paho.MQTTMessage | object] = queue.Queue(
+            config.inference.queue_size)
+        self.stopping = threading.Event()
+        self.started = time.time()
+        self._bad_input = RateLimited(log)
+        bus = config.message_bus
+        self.prefix = bus.base_topic_prefix
+        self.base64_payload = os.environ.get("EDGEX_MSG_BASE64_PAYLOAD", "").lower() == "true"
+        credentials = config.secret(bus.secret_name) if bus.auth_mode == "usernamepassword" else None
+        self.bus = MessageBus(bus, subscriptions(self.prefix, config.trigger.subscribe_topics),
+                              self._receive, credentials=credentials, on_lost=self.stopping.set)
+        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+
+    def start(self) -> None:
+        self._worker.start()
+        self.bus.start()
+        log.info("%s started: %d model binding(s), MessageBus %s", SERVICE_KEY,
+                 len(self.models.bound), self.bus.address)
+
+    def stop(self) -> None:
+        """Stop taking messages, finish the queued ones, then disconnect."""
+        self.stopping.set()
+        self.bus.client.unsubscribe(self.bus.topics)
+        self.queue.put(_STOP)
+        self._worker.join(timeout=10)
+        self.bus.stop()
+        log.info("%s stopped", SERVICE_KEY)
+
+    def run(self) -> None:
+        """Run until SIGTERM or SIGINT."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        self.start()
+        self.stopping.wait()
+        self.stop()
+
+    def _receive(self, message: paho.MQTTMessage) -> None:
+        """Runs on paho's network thread: keep it short; a full queue pushes back on the broker."""
+        self.metrics.received.inc()
+        if publisher_of(message.topic, self.prefix) == SERVICE_KEY:
+            self.bus.ack(message)
+            return
+        self.queue.put(message)
+
+    def _work(self) -> None:
+        while True:
+            message = self.queue.get()
+            if message is _STOP:
+                return
+            assert isinstance(message, paho.MQTTMessage)
+            self.metrics.queue_depth.set(self.queue.qsize())
+            self.handle(message.topic, message.payload)
+            self.bus.ack(message)
+
+    def handle(self, topic: str, payload: bytes) -> list[Event]:
+        """Run one message through the pipeline and publish its results."""
+        started = time.perf_counter()
+        try:
+            results = self.pipeline(payload) or []
+        except Rejected as exc:
+            self.metrics.invalid.labels(exc.reason).inc()
+            self._bad_input.warning("dropped message on %s: %s", topic, exc)
+            return []
+        except Exception:
+            self.metrics.errors.inc()
+            log.exception("processing a message on %s failed", topic)
+            return []
+        for result in results:
+            self.publish(result)
+        self.metrics.processed.inc()
+        self.metrics.processing_time.observe(time.perf_counter() - started)
+        return results
+
+    def publish(self, result: Event) -> None:
+        escape = self.config.service.enable_name_field_escape
+        payload = encode_event_envelope(result, base64_payload=self.base64_payload)
+        topics = [event_topic(self.prefix, result.profile_name, result.device_name,
+                              result.source_name, escape=escape)]
+        if self.config.trigger.publish_topic:
+            topics.append(join(self.prefix, self.config.trigger.publish_topic))
+        for topic in topics:
+            info = self.bus.publish(topic, payload)
+            if info.rc == paho.MQTT_ERR_SUCCESS:
+                self.metrics.mqtt_export_size.inc(len(payload))
+            else:
+                self.metrics.mqtt_export_errors.inc()
+        self.metrics.results.labels(result.source_name).inc()
