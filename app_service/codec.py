@@ -46,11 +46,21 @@ def decode_event(data: bytes) -> AddEventRequest:
 
 
 def _check_error(error_code: int, payload: Any) -> None:
-    if error_code:
-        text = payload if isinstance(payload, (bytes, str)) else bytes(payload)
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        raise DecodeError(f"error envelope (errorCode {error_code}): {text[:200]}")
+    """errorCode 1 carries a text payload: raw in CBOR, base64 (or, from some senders, plain) in JSON."""
+    if not error_code:
+        return
+    if isinstance(payload, msgspec.Raw):
+        try:
+            payload = _string_decoder.decode(payload)
+        except msgspec.DecodeError:
+            payload = bytes(payload)
+    if isinstance(payload, str):
+        try:
+            payload = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            payload = payload.encode()
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(payload)
+    raise DecodeError(f"error envelope (errorCode {error_code}): {text[:200]}")
 
 
 def _decode_payload(raw: bytes, content_type: str) -> AddEventRequest:
