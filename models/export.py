@@ -3,6 +3,7 @@
 import contextlib
 import io
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -26,8 +27,10 @@ def load_tensorflow(seed: int) -> ModuleType:
 
 
 def _convert(converter, path: Path) -> None:
-    # The converter prints a SavedModel summary on stdout; keep the training log readable.
-    with contextlib.redirect_stdout(io.StringIO()):
+    # The converter prints a SavedModel summary and warns that int8 inputs come without
+    # statistics (they come from the representative data); keep the training log readable.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Statistics for quantized inputs")
         path.write_bytes(converter.convert())
     print(f"wrote {path.name} ({path.stat().st_size} bytes)")
 
@@ -65,3 +68,45 @@ def write_manifest(name: str, body: dict) -> Path:
     path = MODELS_DIR / f"{name}.yaml"
     path.write_text(yaml.safe_dump({"name": name, **body}, sort_keys=False, width=100))
     return path
+
+
+def feature_stats(values: np.ndarray, resources: tuple[str, ...]) -> list[dict]:
+    """Manifest feature entries with the mean and std of each feature (last axis) of `values`,
+    rounded for a readable manifest; train on exactly these rounded numbers."""
+    flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
+    return [
+        {"resource": name, "mean": round(float(mean), 3), "std": round(float(std), 3)}
+        for name, mean, std in zip(resources, flat.mean(axis=0), flat.std(axis=0), strict=True)
+    ]
+
+
+def normalise(values: np.ndarray, features: list[dict]) -> np.ndarray:
+    """What the service does to each row before inference: (x - mean) / std, in float32."""
+    mean = np.array([f["mean"] for f in features], dtype=np.float32)
+    std = np.array([f["std"] for f in features], dtype=np.float32)
+    return (values.astype(np.float32) - mean) / std
+
+
+def export_variants(
+    name: str,
+    model,
+    calibration: np.ndarray,
+    *,
+    description: str,
+    result_profile: str,
+    window: int,
+    features: list[dict],
+    outputs: list[dict],
+) -> None:
+    """Write NAME.tflite (float32) and NAME_int8.tflite, each with its manifest; the int8
+    model's manifest differs only in its name."""
+    manifest = {
+        "description": description,
+        "resultProfile": result_profile,
+        "inputs": {"window": window, "stride": 1, "features": features},
+        "outputs": outputs,
+    }
+    convert_float(model, MODELS_DIR / f"{name}.tflite")
+    write_manifest(name, manifest)
+    convert_int8(model, calibration, MODELS_DIR / f"{name}_int8.tflite")
+    write_manifest(f"{name}_int8", manifest)
