@@ -11,6 +11,8 @@ from app_service.broker import Broker, start_broker
 
 from .mqtt_helpers import Peer, ServiceProcess, start_service
 
+pytest_plugins = ["tests.edgex_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[Broker]:

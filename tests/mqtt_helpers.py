@@ -129,9 +129,9 @@ class ServiceProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_for_log(self, text: str, timeout: float = 30) -> None:
+    def wait_for_log(self, text: str, timeout: float = 30, count: int = 1) -> None:
         deadline = time.monotonic() + timeout
-        while text not in self.log:
+        while self.log.count(text) < count:
             if self.process.poll() is not None:
                 raise AssertionError(f"service exited ({self.process.returncode}):\n{self.log}")
             if time.monotonic() > deadline:
