@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import msgspec
 
 API_VERSION = "v3"
+# RFC 4122 variant bits: the first hex digit of the fourth group is 8, 9, a or b.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def new_id() -> str:
+    """A random (version 4) UUID, as EdgeX ids are; a quarter of uuid.uuid4()'s cost, which
+    matters at four ids per result event."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def _camel(name: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ import numpy as np
 
 from . import SERVICE_KEY
 from .config import Binding, Inference
-from .dtos import Event, Reading
+from .dtos import Event, Reading, new_id
 from .manifest import Manifest, Output, load_manifest
 from .readings import ReadingError, format_array, format_float, parse_value
 from .tflite import TFLiteModel
@@ -75,18 +74,21 @@ class BoundModel:
 
     def row(self, event: Event, by_resource: dict[str, Reading]) -> np.ndarray | None:
         """This event's normalised feature row, or None when it lacks the model's resources."""
-        if not all(resource in by_resource for resource in self.resources):
-            return None
-        manifest = self.loaded.manifest
         try:
-            values = [parse_value(by_resource[resource]) for resource in self.resources]
+            readings = [by_resource[resource] for resource in self.resources]
+        except KeyError:
+            return None
+        features = self.loaded.manifest.inputs.features
+        try:
+            values = [parse_value(reading) for reading in readings]
         except ReadingError as exc:
-            raise InputError(f"device {event.device_name!r}, model {manifest.name}: {exc}") from None
-        if all(isinstance(value, float) for value in values):
-            return (np.array(values, dtype=np.float32) - manifest.mean) / manifest.std
-        parts = [(np.atleast_1d(np.asarray(v, dtype=np.float32)) - f.mean) / f.std
-                 for v, f in zip(values, manifest.inputs.features, strict=True)]
-        return np.concatenate(parts)
+            raise InputError(f"device {event.device_name!r}, model {self.loaded.name}: {exc}") from None
+        # Plain floats for the usual scalar readings: numpy costs more than it saves on a few values.
+        if all(type(value) is float for value in values):
+            return np.array([(v - f.mean) / f.std for v, f in zip(values, features, strict=True)],
+                            dtype=np.float32)
+        return np.concatenate([(np.atleast_1d(np.asarray(v, dtype=np.float32)) - f.mean) / f.std
+                               for v, f in zip(values, features, strict=True)])
 
     def push(self, device: str, row: np.ndarray) -> np.ndarray | None:
         """Add a row to the device's window; the model input when the window and stride are due."""
@@ -118,7 +120,7 @@ class BoundModel:
         readings = [_reading(output, outputs, event.device_name, manifest.result_profile, origin)
                     for output in manifest.outputs]
         return Event(
-            id=str(uuid.uuid4()),
+            id=new_id(),
             device_name=event.device_name,
             profile_name=manifest.result_profile,
             source_name=manifest.name,
@@ -137,18 +139,19 @@ class BoundModel:
 def _reading(output: Output, tensors: list[np.ndarray], device: str, profile: str,
              origin: int) -> Reading:
     flat = tensors[output.tensor].ravel()
-    values = flat * output.scale + output.offset
     if output.labels is not None:
-        index = int(np.argmax(values))
+        index = int(np.argmax(flat * output.scale + output.offset))
         value = output.labels[index] if index < len(output.labels) else str(index)
     elif output.index is None:
-        value = format_array(values)
-    elif output.threshold is not None:
-        value = "true" if values[output.index] > output.threshold else "false"
+        value = format_array(flat * output.scale + output.offset)
     else:
-        value = format_float(float(values[output.index]))
+        number = float(flat[output.index]) * output.scale + output.offset
+        if output.threshold is not None:
+            value = "true" if number > output.threshold else "false"
+        else:
+            value = format_float(number)
     return Reading(
-        id=str(uuid.uuid4()),
+        id=new_id(),
         origin=origin,
         device_name=device,
         resource_name=output.name,

@@ -62,25 +62,24 @@ class TensorSpec:
     dtype: np.dtype
     scale: float
     zero_point: int
-
-    @property
-    def quantized(self) -> bool:
-        return self.scale != 0.0 and self.dtype in (np.int8, np.uint8, np.int16)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
+    # Derived once here: run() consults them on every inference.
+    size: int
+    quantized: bool
 
 
 def _spec(detail: dict[str, Any]) -> TensorSpec:
     scale, zero_point = detail.get("quantization", (0.0, 0))
+    shape = tuple(int(d) for d in detail["shape"])
+    dtype = np.dtype(detail["dtype"])
     return TensorSpec(
         name=detail["name"],
         index=detail["index"],
-        shape=tuple(int(d) for d in detail["shape"]),
-        dtype=np.dtype(detail["dtype"]),
+        shape=shape,
+        dtype=dtype,
         scale=float(scale),
         zero_point=int(zero_point),
+        size=int(np.prod(shape)),
+        quantized=scale != 0.0 and dtype in (np.int8, np.uint8, np.int16),
     )
 
 
@@ -105,7 +104,7 @@ class TFLiteModel:
         self.outputs = [_spec(d) for d in self._interpreter.get_output_details()]
 
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        """Invoke the model on float inputs (reshaped to each input's shape); float32 outputs."""
+        """Invoke the model on float32 arrays (reshaped to each input's shape); float32 outputs."""
         if len(inputs) != len(self.inputs):
             raise ValueError(f"{self.path.name} takes {len(self.inputs)} inputs, got {len(inputs)}")
         for spec, value in zip(self.inputs, inputs, strict=True):
@@ -115,18 +114,16 @@ class TFLiteModel:
 
 
 def _to_tensor(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
-    value = np.asarray(value, dtype=np.float32)
     if value.size != spec.size:
         raise ValueError(f"input {spec.name!r} takes {spec.size} values "
                          f"(shape {list(spec.shape)}), got {value.size}")
-    value = value.reshape(spec.shape)
     if spec.quantized:
         info = np.iinfo(spec.dtype)
         value = np.clip(np.round(value / spec.scale + spec.zero_point), info.min, info.max)
-    return value.astype(spec.dtype, copy=False)
+    return value.reshape(spec.shape).astype(spec.dtype, copy=False)
 
 
 def _from_tensor(spec: TensorSpec, value: np.ndarray) -> np.ndarray:
     if spec.quantized:
-        return ((value.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)
+        return (value.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
     return value.astype(np.float32, copy=False)
