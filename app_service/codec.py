@@ -131,18 +131,22 @@ def encode_event_envelope(event: Event, *, correlation_id: str = "", base64_payl
     3.x receivers only understand base64 payloads; 4.x ones take both.
     """
     request = AddEventRequest(event=event, request_id=str(uuid.uuid4()))
-    content_type = JSON
     if cbor_payload:
-        payload: bytes = cbor2.dumps(msgspec.to_builtins(request, builtin_types=(bytes,)))
-        content_type = CBOR
-        base64_payload = True
-    else:
-        payload = _json_encoder.encode(request)
-    body = _json_encoder.encode(base64.b64encode(payload).decode()) if base64_payload else payload
+        return encode_envelope(cbor2.dumps(msgspec.to_builtins(request, builtin_types=(bytes,))),
+                               content_type=CBOR, correlation_id=correlation_id)
+    return encode_envelope(_json_encoder.encode(request), correlation_id=correlation_id,
+                           base64_payload=base64_payload)
+
+
+def encode_envelope(payload: bytes, *, content_type: str = JSON, correlation_id: str = "",
+                    base64_payload: bool = False) -> bytes:
+    """Wrap an encoded payload in a MessageEnvelope: JSON inline (4.x), otherwise as base64 bytes."""
+    if base64_payload or content_type != JSON:
+        payload = _json_encoder.encode(base64.b64encode(payload).decode())
     envelope = MessageEnvelope(
         api_version="v3",
         correlation_id=correlation_id or str(uuid.uuid4()),
-        payload=msgspec.Raw(body),
+        payload=msgspec.Raw(payload),
         content_type=content_type,
     )
     return _json_encoder.encode(envelope)

@@ -8,7 +8,10 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TypeVar
 
 import paho.mqtt.client as paho
 
@@ -21,10 +24,13 @@ from .logs import RateLimited
 from .metrics import Metrics
 from .mqtt import MessageBus
 from .pipeline import Pipeline, Rejected, event_pipeline
+from .rest import RestServer
+from .telemetry import TelemetryReporter
 from .topics import event_topic, join, publisher_of, subscriptions
 
 log = logging.getLogger(__name__)
 _STOP = object()
+T = TypeVar("T")
 
 
 class Service:
@@ -34,8 +40,9 @@ class Service:
         self.models = ModelSet(config.inference, base_dir)
         self.pipeline: Pipeline = event_pipeline(self.models, self.metrics,
                                                  config.inference.max_message_size)
-        self.queue: queue.Queue[paho.MQTTMessage | object] = queue.Queue(
+        self.queue: queue.Queue[paho.MQTTMessage | Callable[[], None] | object] = queue.Queue(
             config.inference.queue_size)
+        self.metrics.queue_depth.set_function(self.queue.qsize)
         self.stopping = threading.Event()
         self.started = time.time()
         self._bad_input = RateLimited(log)
@@ -46,16 +53,22 @@ class Service:
         self.bus = MessageBus(bus, subscriptions(self.prefix, config.trigger.subscribe_topics),
                               self._receive, credentials=credentials, on_lost=self.stopping.set)
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        self.rest = RestServer(self)
+        self.telemetry = TelemetryReporter(self)
 
     def start(self) -> None:
+        self.rest.start()
         self._worker.start()
         self.bus.start()
+        self.telemetry.start()
         log.info("%s started: %d model binding(s), MessageBus %s", SERVICE_KEY,
                  len(self.models.bound), self.bus.address)
 
     def stop(self) -> None:
         """Stop taking messages, finish the queued ones, then disconnect."""
         self.stopping.set()
+        self.rest.stop()
+        self.telemetry.stop()
         self.bus.client.unsubscribe(self.bus.topics)
         self.queue.put(_STOP)
         self._worker.join(timeout=10)
@@ -83,26 +96,50 @@ class Service:
             message = self.queue.get()
             if message is _STOP:
                 return
+            if callable(message):  # work from a REST request, see call_in_worker
+                message()
+                continue
             assert isinstance(message, paho.MQTTMessage)
-            self.metrics.queue_depth.set(self.queue.qsize())
             self.handle(message.topic, message.payload)
             self.bus.ack(message)
 
+    def call_in_worker(self, work: Callable[[], T]) -> Future[T]:
+        """Run `work` on the inference worker between two messages: interpreters are not
+        thread-safe, and this keeps locks off the MessageBus path. Raises queue.Full."""
+        future: Future[T] = Future()
+
+        def run() -> None:
+            if future.set_running_or_notify_cancel():  # the caller may have given up
+                try:
+                    future.set_result(work())
+                except Exception as exc:
+                    future.set_exception(exc)
+
+        self.queue.put_nowait(run)
+        return future
+
     def handle(self, topic: str, payload: bytes) -> list[Event]:
         """Run one message through the pipeline and publish its results."""
+        try:
+            return self.process(topic, payload)
+        except Exception:
+            return []
+
+    def process(self, topic: str, payload: bytes) -> list[Event]:
+        """As handle(), but bad input raises Rejected and failures raise (both counted, logged)."""
         started = time.perf_counter()
         try:
             results = self.pipeline(payload) or []
+            for result in results:
+                self.publish(result)
         except Rejected as exc:
             self.metrics.invalid.labels(exc.reason).inc()
             self._bad_input.warning("dropped message on %s: %s", topic, exc)
-            return []
+            raise
         except Exception:
             self.metrics.errors.inc()
             log.exception("processing a message on %s failed", topic)
-            return []
-        for result in results:
-            self.publish(result)
+            raise
         self.metrics.processed.inc()
         self.metrics.processing_time.observe(time.perf_counter() - started)
         return results
@@ -117,7 +154,7 @@ class Service:
         for topic in topics:
             info = self.bus.publish(topic, payload)
             if info.rc == paho.MQTT_ERR_SUCCESS:
-                self.metrics.mqtt_export_size.inc(len(payload))
+                self.metrics.mqtt_export_size.observe(len(payload))
             else:
                 self.metrics.mqtt_export_errors.inc()
         self.metrics.results.labels(result.source_name).inc()
