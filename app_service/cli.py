@@ -10,9 +10,11 @@ from pathlib import Path
 
 from . import SERVICE_KEY, __version__
 from .config import ConfigError, load
+from .demo import demo, demo_arguments
 from .inference import InputError
 from .logs import configure
 from .manifest import ManifestError
+from .simulator import simulate, simulate_arguments
 from .tflite import ModelLoadError, RuntimeUnavailable
 
 log = logging.getLogger(SERVICE_KEY)
@@ -48,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog=SERVICE_KEY, description=__doc__)
     main.add_argument("--version", action="version", version=f"{SERVICE_KEY} {__version__}")
     service_arguments(main)
+    commands = main.add_subparsers(dest="command", title="commands (default: run the service)")
+    simulate_arguments(commands.add_parser(
+        "simulate", help="publish simulated sensor events, with faults, as a device service would"))
+    demo_arguments(commands.add_parser(
+        "demo", help="broker, simulator and service in one process, shown live; writes plots"))
     return main
 
 
@@ -68,6 +75,11 @@ def run_service(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "simulate":
+        configure("INFO")
+        return simulate(args, config_path(args))
+    if args.command == "demo":
+        return demo(args, config_path(args))
     return run_service(args)
 
 

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import glob
 
-import msgspec
 import yaml
 
 from app_service.cli import parser
-from app_service.config import env_name, load
 
 from .mqtt_helpers import REPO
+from .test_readme import config_env_names
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICE = COMPOSE["services"]["app-tflite-inference"]
-
-
-def config_env_names() -> set[str]:
-    names: set[str] = set()
-
-    def walk(data: dict, path: tuple[str, ...]) -> None:
-        for key, value in data.items():
-            if isinstance(value, dict):
-                walk(value, (*path, key))
-            names.add(env_name((*path, key)))
-
-    walk(msgspec.to_builtins(load(REPO / "res" / "configuration.yaml", environ={})), ())
-    return names
 
 
 def test_our_service_is_set_up_like_an_edgex_4_service():
