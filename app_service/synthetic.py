@@ -181,7 +181,7 @@ class TrafficSignal(Signal):
         throughput_loss, speed_loss, queue = fault if fault is not None else (0.0, 0.0, 0.0)
         flow = demand * (1 - severity * throughput_loss)
         count = max(0.0, round(flow + math.sqrt(flow) * z[1]))
-        saturation = min(demand / (170.0 * self.capacity), 1.2)
+        saturation = min(demand / (170.0 * self.capacity), 1.0)
         speed = self.free_speed * (1 - 0.6 * saturation**3) * (1 - severity * speed_loss)
         speed = max(3.0, speed + 2.5 * z[2])
         lane_flow_per_hour = count * 12 / self.LANES

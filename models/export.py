@@ -70,13 +70,23 @@ def write_manifest(name: str, body: dict) -> Path:
     return path
 
 
-def feature_stats(values: np.ndarray, resources: tuple[str, ...]) -> list[dict]:
-    """Manifest feature entries with the mean and std of each feature (last axis) of `values`,
-    rounded for a readable manifest; train on exactly these rounded numbers."""
+def feature_stats(values: np.ndarray, resources: tuple[str, ...], by_range: bool = False) -> list[dict]:
+    """Manifest feature entries normalising each feature (last axis) of `values`, rounded for a
+    readable manifest; train on exactly these rounded numbers.
+
+    By default (x - mean) / std. With `by_range`, the "mean" and "std" are the midpoint and
+    half-width of the feature's range, mapping it onto [-1, 1]: features whose tails are many
+    standard deviations long then still share a per-tensor int8 input range evenly.
+    """
     flat = values.reshape(-1, values.shape[-1]).astype(np.float64)
+    if by_range:
+        low, high = flat.min(axis=0), flat.max(axis=0)
+        centres, scales = (high + low) / 2, (high - low) / 2
+    else:
+        centres, scales = flat.mean(axis=0), flat.std(axis=0)
     return [
-        {"resource": name, "mean": round(float(mean), 3), "std": round(float(std), 3)}
-        for name, mean, std in zip(resources, flat.mean(axis=0), flat.std(axis=0), strict=True)
+        {"resource": name, "mean": round(float(centre), 3), "std": round(float(scale), 3)}
+        for name, centre, scale in zip(resources, centres, scales, strict=True)
     ]
 
 
