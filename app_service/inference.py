@@ -67,6 +67,12 @@ class BoundModel:
     windows: dict[str, deque[np.ndarray]] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)
 
+    def check(self, manifest: Manifest) -> None:
+        features = len(manifest.inputs.features)
+        if self.binding.resources and len(self.binding.resources) != features:
+            raise InputError(f"binding of model {manifest.name}: Resources lists "
+                             f"{len(self.binding.resources)} names, the model takes {features} features")
+
     def selects(self, device: str, profile: str, source: str) -> bool:
         b = self.binding
         return (fnmatchcase(device, b.device_name) and fnmatchcase(profile, b.profile_name)
@@ -173,12 +179,9 @@ class ModelSet:
         for binding in settings.bindings:
             loaded = self.models.get(binding.model) or self._load(binding.model)
             self.models[binding.model] = loaded
-            resources = binding.resources or loaded.manifest.resources
-            if len(resources) != len(loaded.manifest.inputs.features):
-                raise InputError(
-                    f"binding of model {binding.model}: Resources lists {len(resources)} names, "
-                    f"the model takes {len(loaded.manifest.inputs.features)} features")
-            self.bound.append(BoundModel(binding, loaded, list(resources)))
+            bound = BoundModel(binding, loaded, binding.resources or loaded.manifest.resources)
+            bound.check(loaded.manifest)
+            self.bound.append(bound)
         self._routes: dict[tuple[str, str, str], list[BoundModel]] = {}
 
     def _load(self, name: str) -> LoadedModel:
@@ -190,8 +193,17 @@ class ModelSet:
         if name not in self.models:
             raise KeyError(name)
         fresh = self._load(name)
+        for bound in self.bound:
+            if bound.binding.model == name:
+                bound.check(fresh.manifest)
         loaded = self.models[name]
         loaded.manifest, loaded.model = fresh.manifest, fresh.model
+        for bound in self.bound:
+            if bound.binding.model == name:
+                # a new window length or feature list makes the old windows meaningless
+                bound.windows.clear()
+                bound.pending.clear()
+                bound.resources = bound.binding.resources or fresh.manifest.resources
         return loaded
 
     def route(self, event: Event) -> list[BoundModel]:

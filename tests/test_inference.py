@@ -146,3 +146,13 @@ def test_manifest_problems_are_named(custom_model: Path, change: dict, problem: 
     path.write_text(yaml.safe_dump(yaml.safe_load(path.read_text()) | change))
     with pytest.raises(ManifestError, match=problem):
         load_manifest(path)
+
+
+def test_reload_starts_windows_afresh():
+    pump = models(Binding(model="pump_anomaly"))
+    for _ in range(10):
+        list(pump.infer(pump_event("Pump-01")))
+    pump.reload("pump_anomaly")
+    assert pump.bound[0].windows == {}
+    window = pump.models["pump_anomaly"].manifest.inputs.window
+    assert sum(len(list(pump.infer(pump_event("Pump-01")))) for _ in range(window)) == 1
