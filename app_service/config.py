@@ -68,6 +68,8 @@ class MessageBusOptional(Pascal):
     keep_alive: int = 10
     retained: bool = False
     auto_reconnect: bool = True
+    # A persistent session keeps QoS 1 messages for us while we are down or restarting.
+    clean_session: bool = False
     connect_timeout: str = "5s"
     skip_cert_verify: bool = False
 

@@ -36,6 +36,7 @@ class MessageBus:
         self.client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id or optional.client_id,
+            clean_session=optional.clean_session,
             manual_ack=True,
             reconnect_on_failure=optional.auto_reconnect,
         )
@@ -83,7 +84,8 @@ class MessageBus:
         if reason.is_failure:
             log.error("MessageBus %s refused the connection: %s", self.address, reason)
             return
-        # Subscriptions are lost with a clean session, so every (re)connect makes them again.
+        # A clean session loses subscriptions, and the broker may have lost its persistent
+        # one: every (re)connect subscribes again.
         client.subscribe([(topic, self.qos) for topic in self.topics])
         self.connected.set()
         log.info("connected to MessageBus %s, subscribed to %s", self.address,
