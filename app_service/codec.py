@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import uuid
 from typing import Any
 
 import cbor2
 import msgspec
 
-from .dtos import AddEventRequest, Event, MessageEnvelope
+from .dtos import AddEventRequest, Event, MessageEnvelope, new_id
 
 CBOR = "application/cbor"
 JSON = "application/json"
@@ -130,7 +129,7 @@ def encode_event_envelope(event: Event, *, correlation_id: str = "", base64_payl
 
     3.x receivers only understand base64 payloads; 4.x ones take both.
     """
-    request = AddEventRequest(event=event, request_id=str(uuid.uuid4()))
+    request = AddEventRequest(event=event, request_id=new_id())
     if cbor_payload:
         return encode_envelope(cbor2.dumps(msgspec.to_builtins(request, builtin_types=(bytes,))),
                                content_type=CBOR, correlation_id=correlation_id)
@@ -145,7 +144,7 @@ def encode_envelope(payload: bytes, *, content_type: str = JSON, correlation_id:
         payload = _json_encoder.encode(base64.b64encode(payload).decode())
     envelope = MessageEnvelope(
         api_version="v3",
-        correlation_id=correlation_id or str(uuid.uuid4()),
+        correlation_id=correlation_id or new_id(),
         payload=msgspec.Raw(payload),
         content_type=content_type,
     )
