@@ -59,17 +59,27 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run_service(args: argparse.Namespace) -> int:
+    from .deployment import Deployment
+    from .provider import load_from_provider
     from .service import Service
 
+    configure("INFO")  # until the configuration says otherwise: waiting for a provider is logged
     try:
-        config = load(config_path(args))
+        if args.configProvider:
+            config = load_from_provider(config_path(args), args.configProvider,
+                                        overwrite=args.overwrite)
+        else:
+            config = load(config_path(args))
         configure(config.writable.log_level)
         service = Service(config)
+        deployment = Deployment(service, register=args.registry)
     except (ConfigError, ManifestError, ModelLoadError, RuntimeUnavailable, InputError) as exc:
         configure("INFO")
         log.error("cannot start: %s", exc)
         return 1
+    deployment.start()
     service.run()
+    deployment.stop()
     return 0
 
 

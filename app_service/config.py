@@ -116,7 +116,33 @@ class Inference(Pascal):
     num_threads: int = 1
     queue_size: int = 10000
     max_message_size: int = 1 << 20
+    export: str = "messagebus"
     bindings: list[Binding] = msgspec.field(default_factory=list)
+
+
+class Registry(Pascal):
+    type: str = "keeper"
+    host: str = "localhost"
+    port: int = 59890
+
+
+class Metadata(Pascal):
+    enabled: bool = True
+    profiles_dir: str = "profiles"
+    create_devices: bool = False
+
+
+class Actuation(Pascal):
+    name: str
+    model: str
+    when: str
+    command: str
+    consecutive: int = 1
+    cooldown: str = "0s"
+    device: str = "{device}"
+    settings: dict[str, str] = msgspec.field(default_factory=dict)
+    via: str = "rest"
+    timeout: str = "5s"
 
 
 def _default_clients() -> dict[str, Client]:
@@ -136,6 +162,9 @@ class Config(Pascal):
     clients: dict[str, Client] = msgspec.field(default_factory=_default_clients)
     application_settings: dict[str, str] = msgspec.field(default_factory=dict)
     inference: Inference = msgspec.field(default_factory=Inference)
+    registry: Registry = msgspec.field(default_factory=Registry)
+    metadata: Metadata = msgspec.field(default_factory=Metadata)
+    actuations: list[Actuation] = msgspec.field(default_factory=list)
 
     def secret(self, name: str) -> dict[str, str]:
         """Writable.InsecureSecrets entry by SecretName (the non-secure-mode secret store)."""
@@ -150,6 +179,8 @@ _CHOICES = {
     ("MessageBus", "Protocol"): ("tcp", "ssl", "tls", "mqtt", "mqtts"),
     ("MessageBus", "AuthMode"): ("none", "usernamepassword"),
     ("Inference", "Runtime"): ("auto", "ai_edge_litert", "tflite_runtime"),
+    ("Inference", "Export"): ("messagebus", "rest", "both"),
+    ("Registry", "Type"): ("keeper", "consul"),
     ("Writable", "LogLevel"): ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR"),
 }
 
@@ -157,6 +188,10 @@ _CHOICES = {
 def load(path: Path, *, environ: Mapping[str, str] = os.environ,
          overlay: Mapping[str, Any] | None = None) -> Config:
     """Read the configuration file, apply `overlay` (common config), then env overrides."""
+    return build(read_file(path), overlay=overlay, environ=environ, source=str(path))
+
+
+def read_file(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as exc:
@@ -165,12 +200,18 @@ def load(path: Path, *, environ: Mapping[str, str] = os.environ,
         raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"configuration file {path} must hold a mapping at the top level")
+    return data
+
+
+def build(data: Mapping[str, Any], *, overlay: Mapping[str, Any] | None = None,
+          environ: Mapping[str, str] = os.environ, source: str = "configuration") -> Config:
+    """Defaults, then `overlay` (common config), then `data` (this service's), then env overrides."""
     merged = msgspec.to_builtins(Config())
     if overlay:
         _merge(merged, overlay)
     _merge(merged, data)
     apply_env_overrides(merged, environ)
-    return from_dict(merged, source=str(path))
+    return from_dict(merged, source=source)
 
 
 def from_dict(data: Mapping[str, Any], *, source: str = "configuration") -> Config:

@@ -42,7 +42,7 @@ class Reading(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
 
 
 class Event(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
-    api_version: str = API_VERSION
+    api_version: str = ""
     id: str = ""
     device_name: str
     profile_name: str = ""
@@ -50,6 +50,11 @@ class Event(msgspec.Struct, rename="camel", omit_defaults=True, kw_only=True):
     origin: int = 0
     readings: list[Reading]
     tags: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        # EdgeX refuses an event without apiVersion, and omit_defaults would drop a default one.
+        if not self.api_version:
+            self.api_version = API_VERSION
 
 
 class AddEventRequest(msgspec.Struct, rename="camel", kw_only=True):

@@ -53,6 +53,8 @@ class Service:
         self.bus = MessageBus(bus, subscriptions(self.prefix, config.trigger.subscribe_topics),
                               self._receive, credentials=credentials, on_lost=self.stopping.set)
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
+        # Called on the worker with each result event (deployment.py: core-data, actuation...).
+        self.result_listeners: list[Callable[[Event], None]] = []
         self.rest = RestServer(self)
         self.telemetry = TelemetryReporter(self)
 
@@ -147,8 +149,10 @@ class Service:
     def publish(self, result: Event) -> None:
         escape = self.config.service.enable_name_field_escape
         payload = encode_event_envelope(result, base64_payload=self.base64_payload)
+        # Export "rest": core-data gets the result by REST (a result listener) instead.
         topics = [event_topic(self.prefix, result.profile_name, result.device_name,
-                              result.source_name, escape=escape)]
+                              result.source_name, escape=escape)
+                  ] if self.config.inference.export != "rest" else []
         if self.config.trigger.publish_topic:
             topics.append(join(self.prefix, self.config.trigger.publish_topic))
         for topic in topics:
@@ -158,3 +162,5 @@ class Service:
             else:
                 self.metrics.mqtt_export_errors.inc()
         self.metrics.results.labels(result.source_name).inc()
+        for listener in self.result_listeners:
+            listener(result)

@@ -149,13 +149,17 @@ class ServiceProcess:
 
 
 def start_service(broker_port: int, workdir: Path, *args: str, env: dict[str, str] | None = None,
-                  wait: str | None = "connected to MessageBus") -> ServiceProcess:
-    """Run `python -m app_service` from the repo root, as a user would, on the given broker."""
+                  wait: str | None = "connected to MessageBus",
+                  bus_env: bool = True) -> ServiceProcess:
+    """Run `python -m app_service` from the repo root, as a user would, on the given broker.
+
+    With bus_env=False the broker's address is not given by MESSAGEBUS_* variables (a
+    configuration provider's common configuration has to give it)."""
     rest_port = free_port()
+    bus = {"MESSAGEBUS_HOST": "127.0.0.1", "MESSAGEBUS_PORT": str(broker_port)} if bus_env else {}
     full_env = {
         **os.environ,
-        "MESSAGEBUS_HOST": "127.0.0.1",
-        "MESSAGEBUS_PORT": str(broker_port),
+        **bus,
         "MESSAGEBUS_OPTIONAL_CLIENTID": f"app-tflite-inference-{uuid.uuid4().hex[:8]}",
         "SERVICE_PORT": str(rest_port),
         "PYTHONUNBUFFERED": "1",
