@@ -75,7 +75,7 @@ def test_resources_override_and_missing_resources():
 
 def test_bad_value_names_device_and_resource():
     bound = models(Binding(model="linear_regression"))
-    with pytest.raises(InputError, match="'Random-Float-Device'.*'Float32'"):
+    with pytest.raises(InputError, match=r"'Random-Float-Device'.*'Float32'"):
         list(bound.infer(event(float_event("NaN"))))
 
 
@@ -126,7 +126,7 @@ def test_reload_swaps_the_model_and_keeps_the_old_on_failure(custom_model: Path)
     bound = models(Binding(model="custom"), models_dir=custom_model)
     before = bound.models["custom"].model.version
     (custom_model / "custom.tflite").write_bytes(b"broken")
-    with pytest.raises(Exception, match="custom.tflite"):
+    with pytest.raises(Exception, match=r"custom\.tflite"):
         bound.reload("custom")
     assert bound.models["custom"].model.version == before
     shutil.copy(MODELS / "pump_anomaly.tflite", custom_model / "custom.tflite")
