@@ -270,13 +270,16 @@ def summary(view: View, names: dict[str, str], steps: int, seconds: float) -> li
         lines.append(f"{app.title}: {names[app.model]} on {', '.join(d.name for d in devices)}")
         if app.flag:
             found = score(app, devices, results)
-            lines.append(
-                f"  faults {found.faults}, detected {found.detected} (recall {found.recall:.2f}), "
-                f"median delay {found.median_delay:.0f} steps; false alarms {found.false_alarms} "
-                f"({found.false_alarms_per_1000_steps:.2f} per 1000 steps)")
-            for device, (first, last), fault in found.episodes:
-                truth = f"true fault {fault[0]}-{fault[1]}" if fault else "no fault: false alarm"
-                lines.append(f"  {app.flag_word} {device} steps {first}-{last}: {truth}")
+            detected = (f"detected {found.detected} (recall {found.recall:.2f}), median delay "
+                        f"{found.median_delay:.0f} steps" if found.faults else "none to detect")
+            lines.append(f"  faults {found.faults}, {detected}; false alarms {found.false_alarms} "
+                         f"({found.false_alarms_per_1000_steps:.2f} per 1000 steps)")
+            for device, (start, end), first in found.hits:
+                seen = (f"{app.flag_word} from step {first} (+{first - start})" if first is not None
+                        else "MISSED")
+                lines.append(f"  {device} {app.fault} at steps {start}-{end}: {seen}")
+            for device, (first, last) in found.false:
+                lines.append(f"  {device} {app.flag_word} at steps {first}-{last}: false alarm")
         if app.forecast:
             errors = forecast_errors(app, devices, sim, results)
             incidents = sum(start < steps for d in devices for start, _ in d.faults)

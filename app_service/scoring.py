@@ -104,7 +104,8 @@ class Detection:
     false_alarms: int = 0
     steps: int = 0  # device-steps with a result
     delays: list[int] = field(default_factory=list)
-    episodes: list[tuple[str, Interval, Interval | None]] = field(default_factory=list)
+    hits: list[tuple[str, Interval, int | None]] = field(default_factory=list)  # first alarm
+    false: list[tuple[str, Interval]] = field(default_factory=list)  # alarm episodes
 
     @property
     def recall(self) -> float:
@@ -131,16 +132,16 @@ class Detection:
             if start < first or end > last + 1:
                 continue  # outside the scored steps: the run ended or started around it
             self.faults += 1
-            hits = [step for step in alarmed if low <= step < high]
-            if hits:
+            first_alarm = next((step for step in alarmed if low <= step < high), None)
+            self.hits.append((device, (start, end), first_alarm))
+            if first_alarm is not None:
                 self.detected += 1
-                self.delays.append(hits[0] - start)
+                self.delays.append(first_alarm - start)
         for episode in alarm_episodes(alarmed):
             self.alarms += 1
-            fault = next((f for f, (low, high) in zip(faults, zones, strict=True)
-                          if episode[0] < high and episode[1] > low), None)
-            self.false_alarms += fault is None
-            self.episodes.append((device, episode, fault))
+            if not any(episode[0] < high and episode[1] > low for low, high in zones):
+                self.false_alarms += 1
+                self.false.append((device, episode))
 
 
 def alarm_episodes(alarmed: list[int]) -> list[Interval]:

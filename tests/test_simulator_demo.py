@@ -31,10 +31,11 @@ from .openapi_specs import schema_errors
 
 EDGEX_FLOAT = re.compile(r"^-?\d\.\d{6}e[+-]\d\d$")  # %e, as EdgeX 3.x and 4.0.0 write floats
 
-# The seeded end-to-end scenario: 4 devices of each type for 1200 steps; 16 pump faults and
-# 16 patient deteriorations. The bound on false alarms: at most one alarm episode outside the
-# faults per 1000 device-steps, for each application (the models' thresholds allow roughly one
-# healthy window in 200 over them, but those come in runs, not as separate episodes).
+# The seeded end-to-end scenario: 4 devices of each type for 1200 steps, so 12 pump faults and
+# 12 patient deteriorations (recall 0.9 lets one of each be missed). The stated bound on false
+# alarms: at most one alarm episode outside the faults per 1000 device-steps, per application.
+# Seed 7 gives 2 for each (0.43 per 1000); over seeds 1-8, 0 to 1.3 per 1000, except seed 8,
+# where one healthy pump hovers at the anomaly threshold (6 per 1000, in short flickers).
 SEED = 7
 DEVICES = 4
 STEPS = 1200
@@ -189,8 +190,10 @@ def test_demo_without_mosquitto_detects_faults_and_draws_plots(tmp_path):
     for kind in ("FAULT", "ANOMALY", "ALERT", "clear", "status"):  # the live view's lines
         assert re.search(rf"^ *\d+\.\ds  {kind} ", out, re.MULTILINE), (kind, out)
     assert re.search(r"Traffic-01 forecast \d+ vs actual \d+", out), out
-    assert re.search(r"^  ANOMALY Pump-\d\d steps \d+-\d+: true fault", out, re.MULTILINE), out
-    assert re.search(r"^  ALERT Patient-\d\d steps \d+-\d+: true fault", out, re.MULTILINE), out
+    assert re.search(r"^  Pump-\d\d bearing fault at steps \d+-\d+: ANOMALY from step", out,
+                     re.MULTILINE), out
+    assert re.search(r"^  Patient-\d\d deterioration at steps \d+-\d+: ALERT from step", out,
+                     re.MULTILINE), out
     assert "recall" in out and "forecast MAE" in out
     plots = sorted(output.glob("*.png"))
     assert [p.name for p in plots] == ["pump_anomaly.png", "traffic_forecast.png",
