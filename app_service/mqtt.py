@@ -26,7 +26,8 @@ OnMessage = Callable[[paho.MQTTMessage], None]
 class MessageBus:
     def __init__(self, config: BusConfig, topics: list[str], on_message: OnMessage, *,
                  credentials: dict[str, str] | None = None, client_id: str | None = None,
-                 on_lost: Callable[[], None] | None = None) -> None:
+                 on_lost: Callable[[], None] | None = None,
+                 on_published: Callable[[int], None] | None = None) -> None:
         self.config = config
         self.topics = topics
         self.connected = threading.Event()
@@ -56,6 +57,8 @@ class MessageBus:
         self.client.on_connect = self._connected
         self.client.on_disconnect = self._disconnected
         self.client.on_message = lambda _client, _userdata, message: on_message(message)
+        if on_published:
+            self.client.on_publish = lambda _client, _userdata, mid, _reason, _props: on_published(mid)
 
     @property
     def address(self) -> str:

@@ -8,6 +8,7 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -51,7 +52,14 @@ class Service:
         self.base64_payload = os.environ.get("EDGEX_MSG_BASE64_PAYLOAD", "").lower() == "true"
         credentials = config.secret(bus.secret_name) if bus.auth_mode == "usernamepassword" else None
         self.bus = MessageBus(bus, subscriptions(self.prefix, config.trigger.subscribe_topics),
-                              self._receive, credentials=credentials, on_lost=self.stopping.set)
+                              self._receive, credentials=credentials, on_lost=self.stopping.set,
+                              on_published=self._ack_delivered)
+        # Inbound messages in arrival order, each with the publishes of its results: a message
+        # is acknowledged once the broker has taken all of them (at-least-once end to end), and
+        # acks go out in arrival order as MQTT asks.
+        self._unacked: deque[tuple[paho.MQTTMessage, list[paho.MQTTMessageInfo]]] = deque()
+        self._ack_lock = threading.Lock()
+        self._sent: list[paho.MQTTMessageInfo] = []
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         # Called on the worker with each result event (deployment.py: core-data, actuation...).
         self.result_listeners: list[Callable[[Event], None]] = []
@@ -88,22 +96,50 @@ class Service:
     def _receive(self, message: paho.MQTTMessage) -> None:
         """Runs on paho's network thread: keep it short; a full queue pushes back on the broker."""
         self.metrics.received.inc()
-        if publisher_of(message.topic, self.prefix) == SERVICE_KEY:
-            self.bus.ack(message)
-            return
         self.queue.put(message)
 
     def _work(self) -> None:
         while True:
-            message = self.queue.get()
-            if message is _STOP:
-                return
-            if callable(message):  # work from a REST request, see call_in_worker
-                message()
+            try:
+                # with acks outstanding, wake up now and then in case a PUBACK raced past us
+                item = self.queue.get(timeout=0.1 if self._unacked else None)
+            except queue.Empty:
+                self._ack_delivered()
                 continue
-            assert isinstance(message, paho.MQTTMessage)
-            self.handle(message.topic, message.payload)
-            self.bus.ack(message)
+            if item is _STOP:
+                self._finish_acks()
+                return
+            if callable(item):  # work from a REST request, see call_in_worker
+                item()
+                continue
+            assert isinstance(item, paho.MQTTMessage)
+            self._sent = []
+            if publisher_of(item.topic, self.prefix) != SERVICE_KEY:
+                self.handle(item.topic, item.payload)
+            with self._ack_lock:
+                self._unacked.append((item, self._sent))
+            self._ack_delivered()
+
+    def _finish_acks(self, timeout: float = 3.0) -> None:
+        """At shutdown, give the broker a moment to take the last results, so that their
+        messages are acknowledged rather than delivered again after a restart."""
+        deadline = time.monotonic() + timeout
+        while self._unacked and time.monotonic() < deadline:
+            time.sleep(0.01)
+            self._ack_delivered()
+
+    def _ack_delivered(self, just_published: int | None = None) -> None:
+        """Acknowledge, in order, the inbound messages whose results the broker has taken.
+
+        Called by the worker, and by paho with the mid of each PUBACK (before paho marks
+        that message published, hence `just_published`)."""
+        with self._ack_lock:
+            while self._unacked:
+                message, sent = self._unacked[0]
+                if not all(info.is_published() or info.mid == just_published for info in sent):
+                    return
+                self._unacked.popleft()
+                self.bus.ack(message)
 
     def call_in_worker(self, work: Callable[[], T]) -> Future[T]:
         """Run `work` on the inference worker between two messages: interpreters are not
@@ -161,6 +197,9 @@ class Service:
                 self.metrics.mqtt_export_size.observe(len(payload))
             else:
                 self.metrics.mqtt_export_errors.inc()
+            # paho keeps a publish made while disconnected and sends it after reconnecting
+            if info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN) and self.bus.qos:
+                self._sent.append(info)
         self.metrics.results.labels(result.source_name).inc()
         for listener in self.result_listeners:
             listener(result)
