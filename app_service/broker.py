@@ -77,8 +77,9 @@ def _start_mosquitto(binary: str, port: int) -> Broker:
     # Per-client queues sized for bursts of EdgeX events; the default 1000 drops QoS 1 messages.
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
                     "max_queued_messages 100000\nmax_inflight_messages 1000\npersistence false\n")
+    # A session of its own: Ctrl-C in a terminal must stop the demo cleanly, not its broker.
     process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, start_new_session=True)
 
     def stop() -> None:
         process.terminate()
