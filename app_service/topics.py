@@ -39,5 +39,17 @@ def publisher_of(topic: str, prefix: str) -> str:
 
 
 def subscriptions(prefix: str, topics: str) -> list[str]:
-    """Trigger.SubscribeTopics: comma-separated, each under the BaseTopicPrefix."""
-    return [join(prefix, topic.strip()) for topic in topics.split(",") if topic.strip()]
+    """Trigger.SubscribeTopics: comma-separated, each under the BaseTopicPrefix.
+
+    A shared subscription (`$share/GROUP/events/device/#`, for replicas that split one stream)
+    keeps its `$share/GROUP/` in front of the prefix."""
+    result = []
+    for topic in (t.strip() for t in topics.split(",")):
+        if not topic:
+            continue
+        share = ""
+        if topic.startswith("$share/"):
+            _, group, topic = topic.split("/", 2)
+            share = f"$share/{group}/"
+        result.append(share + join(prefix, topic))
+    return result

@@ -165,6 +165,8 @@ def test_topics():
     assert publisher_of("other/topic", "edgex") == ""
     assert subscriptions("edgex", "events/device/#, events/core/#") == [
         "edgex/events/device/#", "edgex/events/core/#"]
+    assert subscriptions("edgex", "$share/inference/events/device/#") == [
+        "$share/inference/edgex/events/device/#"]
 
 
 def test_float_array_result_format():

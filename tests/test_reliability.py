@@ -6,6 +6,7 @@ import signal
 import uuid
 
 import pytest
+import requests
 
 from app_service.broker import free_port, start_broker
 
@@ -66,3 +67,21 @@ def test_messages_survive_a_service_crash(broker, tmp_path):
         assert got == {request["event"]["id"] for request in sent}
     finally:
         second.stop()
+
+
+def test_replicas_split_a_shared_subscription(service, peer):
+    """Two replicas on one shared subscription: every event is answered exactly once."""
+    results = peer(RESULTS)
+    shared = {"TRIGGER_SUBSCRIBETOPICS": "$share/inference/events/device/#"}
+    replicas = [service(env=shared), service(env=shared)]
+    device = peer()
+    sent = [float_event(f"{i}.0") for i in range(40)]
+    for request in sent:
+        device.publish(FLOAT_TOPIC, envelope(request))
+    answered = [payload_of(m)["event"]["tags"]["sourceEventId"] for m in results.take(len(sent))]
+    assert sorted(answered) == sorted(request["event"]["id"] for request in sent)
+    results.assert_silent()
+    for replica in replicas:  # mosquitto hands a shared subscription's messages round robin
+        metrics = requests.get(f"http://127.0.0.1:{replica.rest_port}/metrics", timeout=5).text
+        assert "app_tflite_pipeline_messages_processed_total 0.0" not in metrics
+        assert replica.stop() == 0
