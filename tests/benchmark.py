@@ -33,7 +33,6 @@ RELAY = f"""
 import sys, paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 client = paho.Client(CallbackAPIVersion.VERSION2, client_id="relay")
-client.max_inflight_messages_set(1000)
 client.on_connect = lambda c, *_: (c.subscribe("edgex/events/device/#", 1), print("ready", flush=True))
 client.on_message = lambda c, _u, m: c.publish("{RELAY_OUT}", m.payload, qos=1)
 client.connect("127.0.0.1", int(sys.argv[1]))
@@ -43,7 +42,6 @@ client.loop_forever()
 
 def _client(port: int) -> paho.Client:
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:8]}")
-    client.max_inflight_messages_set(1000)
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
