@@ -60,23 +60,26 @@ class Broker:
         self.stop()
 
 
-def start_broker(port: int = 0, *, kind: str = "auto") -> Broker:
-    """Start a broker on 127.0.0.1:`port` (0: a free one). `kind`: auto, mosquitto or amqtt."""
+def start_broker(port: int = 0, *, kind: str = "auto", mosquitto_conf: str = "") -> Broker:
+    """Start a broker on 127.0.0.1:`port` (0: a free one). `kind`: auto, mosquitto or amqtt.
+
+    `mosquitto_conf`: more mosquitto.conf lines, applying to the listener (TLS, passwords)."""
     port = port or free_port()
     mosquitto = find_mosquitto() if kind in ("auto", "mosquitto") else None
     if mosquitto:
-        return _start_mosquitto(mosquitto, port)
+        return _start_mosquitto(mosquitto, port, mosquitto_conf)
     if kind == "mosquitto":
         raise RuntimeError("mosquitto is not installed (apt-get install mosquitto)")
     return _start_amqtt(port)
 
 
-def _start_mosquitto(binary: str, port: int) -> Broker:
+def _start_mosquitto(binary: str, port: int, extra: str) -> Broker:
     folder = tempfile.TemporaryDirectory(prefix="mosquitto-")
     conf = Path(folder.name) / "mosquitto.conf"
     # Per-client queues sized for bursts of EdgeX events; the default 1000 drops QoS 1 messages.
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
-                    "max_queued_messages 100000\nmax_inflight_messages 1000\npersistence false\n")
+                    "max_queued_messages 100000\nmax_inflight_messages 1000\npersistence false\n"
+                    f"{extra}\n")
     # A session of its own: Ctrl-C in a terminal must stop the demo cleanly, not its broker.
     process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, start_new_session=True)

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -27,9 +28,15 @@ RESULTS = "edgex/events/device/app-tflite-inference/#"
 class Peer:
     """An MQTT client that publishes and collects messages, like a device service or core-data."""
 
-    def __init__(self, port: int, *subscriptions: str) -> None:
+    def __init__(self, port: int, *subscriptions: str, username: str | None = None,
+                 password: str | None = None, tls: bool = False) -> None:
         self.messages: queue.Queue[paho.MQTTMessage] = queue.Queue()
         self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4()}")
+        if username:
+            self.client.username_pw_set(username, password)
+        if tls:
+            self.client.tls_set(cert_reqs=ssl.CERT_NONE)
+            self.client.tls_insecure_set(True)
         self.client.on_message = lambda _c, _u, message: self.messages.put(message)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
