@@ -109,11 +109,11 @@ class Service:
             if item is _STOP:
                 self._finish_acks()
                 return
+            self._sent = []  # publish() collects this item's result messages here
             if callable(item):  # work from a REST request, see call_in_worker
                 item()
                 continue
             assert isinstance(item, paho.MQTTMessage)
-            self._sent = []
             if publisher_of(item.topic, self.prefix) != SERVICE_KEY:
                 self.handle(item.topic, item.payload)
             with self._ack_lock:
