@@ -75,7 +75,6 @@ class MessageBusOptional(Pascal):
 
 
 class MessageBus(Pascal):
-    disabled: bool = False
     type: str = "mqtt"
     protocol: str = "tcp"
     host: str = "localhost"
@@ -241,6 +240,10 @@ def validate(config: Config) -> None:
                        ("MessageBus.Optional.ConnectTimeout",
                         config.message_bus.optional.connect_timeout)):
         duration(value, key=key)
+    if config.writable.store_and_forward.enabled:
+        raise ConfigError("Writable.StoreAndForward.Enabled: store and forward is not supported; "
+                          "with Qos 1 the broker keeps what the service has not processed, and "
+                          "failed core-data REST exports are counted in HttpExportErrors")
     if config.message_bus.auth_mode == "usernamepassword":
         config.secret(config.message_bus.secret_name)
 

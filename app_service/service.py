@@ -45,7 +45,6 @@ class Service:
             config.inference.queue_size)
         self.metrics.queue_depth.set_function(self.queue.qsize)
         self.stopping = threading.Event()
-        self.started = time.time()
         self._bad_input = RateLimited(log)
         bus = config.message_bus
         self.prefix = bus.base_topic_prefix
@@ -71,7 +70,7 @@ class Service:
         self._worker.start()
         self.bus.start()
         self.telemetry.start()
-        log.info("%s started: %d model binding(s), MessageBus %s", SERVICE_KEY,
+        log.info("%s: %d model binding(s), MessageBus %s", self.config.service.startup_msg,
                  len(self.models.bound), self.bus.address)
 
     def stop(self) -> None:

@@ -92,3 +92,8 @@ def test_flags_pick_the_file():
     args = parser().parse_args(["--configDir", "conf", "--configFile", "x.yaml"])
     assert config_path(args) == Path("conf/x.yaml")
     assert config_path(parser().parse_args([])) == Path("res/configuration.yaml")
+
+
+def test_store_and_forward_is_refused_rather_than_ignored():
+    with pytest.raises(ConfigError, match=r"Writable\.StoreAndForward\.Enabled"):
+        load(DEFAULT, environ={"WRITABLE_STOREANDFORWARD_ENABLED": "true"})
