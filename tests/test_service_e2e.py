@@ -7,6 +7,7 @@ import json
 import signal
 
 import cbor2
+import requests
 
 from .mqtt_helpers import RESULTS, device_event, device_topic, envelope, float_event, payload_of
 from .openapi_specs import schema_errors
@@ -80,6 +81,7 @@ def test_keeps_answering_after_malformed_messages(service, peer):
                               {"Float32": ("String", "hello")})),
         envelope(float_event("1.0") | {"event": {"deviceName": "D", "readings": []}}),
         b'{"apiVersion":"v3","errorCode":1,"payload":"c29tZXRoaW5nIGJyb2tl","contentType":"text/plain"}',
+        envelope(float_event("1.0" + " " * (1 << 20))),  # over Inference.MaxMessageSize
     ]
     for i in range(100):
         device.publish(FLOAT_TOPIC, bad_messages[i % len(bad_messages)])
@@ -87,6 +89,12 @@ def test_keeps_answering_after_malformed_messages(service, peer):
     (message,) = results.take(1)
     assert abs(check_result(message, good) - 2) < 0.5
     assert running.process.poll() is None
+    metrics = requests.get(f"http://127.0.0.1:{running.rest_port}/metrics", timeout=5).text
+    rejected = {line.split("reason=")[1].split('"')[1]: float(line.split()[-1])
+                for line in metrics.splitlines()
+                if line.startswith("app_tflite_invalid_messages_total{")}
+    assert sum(rejected.values()) == 100
+    assert set(rejected) == {"malformed", "bad-value", "oversized"}
     assert "dropped message on " + FLOAT_TOPIC in running.log
     # one line per few seconds, not one per bad message
     assert running.log.count("dropped message") < 10
