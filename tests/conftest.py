@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from app_service.broker import Broker, start_broker
+from app_service.tflite import BACKENDS, available_backends
 
 from .mqtt_helpers import Peer, ServiceProcess, start_service
 
@@ -46,3 +48,27 @@ def service(broker: Broker, tmp_path: Path) -> Iterator[Callable[..., ServicePro
     yield make
     for process in running:
         process.stop()
+
+
+def require_runtime(name: str) -> None:
+    """Both runtimes must be there (`make venv` installs them), except tflite-runtime where it
+    cannot be: it has no wheels for Python 3.12 and later."""
+    if name in available_backends():
+        return
+    if name == "tflite_runtime" and sys.version_info >= (3, 12):
+        pytest.skip("tflite-runtime has no wheels for Python 3.12+")
+    pytest.fail(f"{name} is not installed: `make venv` installs both runtimes")
+
+
+@pytest.fixture(params=BACKENDS)
+def runtime(request: pytest.FixtureRequest) -> str:
+    """Each TFLite runtime in turn."""
+    require_runtime(request.param)
+    return request.param
+
+
+@pytest.fixture
+def both_runtimes() -> tuple[str, ...]:
+    for name in BACKENDS:
+        require_runtime(name)
+    return BACKENDS

@@ -22,15 +22,8 @@ from .mqtt_helpers import REPO
 MODELS = REPO / "models"
 
 
-@pytest.fixture(params=BACKENDS)
-def runtime(request) -> str:
-    if request.param not in available_backends():
-        pytest.fail(f"{request.param} is not installed: `make venv` installs both runtimes")
-    return request.param
-
-
-def test_both_runtimes_are_installed_for_the_tests():
-    assert available_backends() == list(BACKENDS)
+def test_auto_prefers_litert(both_runtimes: tuple[str, ...]):
+    assert available_backends() == list(both_runtimes)
     assert interpreter_class("auto")[0] == "ai_edge_litert"
 
 
@@ -57,9 +50,9 @@ def test_int8_model_is_quantized_at_the_boundary(runtime: str):
     assert np.allclose(q, f, atol=0.05 + 0.2 * np.abs(f).max())
 
 
-def test_runtimes_agree():
+def test_runtimes_agree(both_runtimes: tuple[str, ...]):
     outputs = [TFLiteModel(MODELS / "linear_regression.tflite", runtime=name).run(np.array([3.0]))
-               for name in BACKENDS]
+               for name in both_runtimes]
     assert np.array_equal(outputs[0][0], outputs[1][0])
 
 
