@@ -115,6 +115,3 @@ class Metrics:
                                            ["rule"], registry=registry)
         self.queue_depth = Gauge("app_tflite_queue_depth",
                                  "Messages waiting between MQTT and inference", registry=registry)
-
-    def invalid_total(self) -> float:
-        return value(self.invalid)

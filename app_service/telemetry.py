@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 Fields = list[dict[str, Any]]
 # Pipeline metrics carry the pipeline's id; this service runs EdgeX's single default pipeline.
 _PIPELINE = {"pipeline": "default-pipeline"}
-_DISABLED_RECHECK = 5.0
 _encoder = msgspec.json.Encoder()
 
 
@@ -76,32 +75,27 @@ def _tags(tags: dict[str, str]) -> list[dict[str, Any]]:
 
 
 class TelemetryReporter:
-    """Publishes the metrics enabled in Writable.Telemetry.Metrics; Interval "0s" turns it off.
-
-    The settings are read on every cycle, so a changed Writable section applies at the next one.
-    """
+    """Publishes the metrics enabled in Writable.Telemetry.Metrics; Interval "0s" turns it off."""
 
     def __init__(self, service: Service) -> None:
         self.service = service
+        self.interval = duration(service.config.writable.telemetry.interval,
+                                 key="Writable.Telemetry.Interval")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if self.interval:
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def _interval(self) -> float:
-        return duration(self.service.config.writable.telemetry.interval,
-                        key="Writable.Telemetry.Interval")
-
     def _run(self) -> None:
-        while not self._stop.wait(self._interval() or _DISABLED_RECHECK):
-            if self._interval():
-                self.report()
+        while not self._stop.wait(self.interval):
+            self.report()
 
     def report(self) -> None:
         """Publish one round of the enabled metrics, all with the same timestamp."""
