@@ -36,6 +36,7 @@ from .codec import CBOR, encode_envelope
 from .config import ConfigError, duration, redacted
 from .dtos import API_VERSION, Event
 from .inference import LoadedModel
+from .manifest import Feature
 from .pipeline import Rejected
 from .tflite import TensorSpec, available_backends
 
@@ -87,12 +88,6 @@ class Tensor(msgspec.Struct, rename="camel"):
     quantized: bool
 
 
-class Feature(msgspec.Struct, rename="camel"):
-    resource: str
-    mean: float
-    std: float
-
-
 class ResultReading(msgspec.Struct, rename="camel"):
     resource_name: str
     value_type: str
@@ -138,12 +133,13 @@ class ReloadResponse(Camel, kw_only=True):
 
 def _errors(described: dict[int, str]) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the error statuses a handler answers, each with an EdgeX error body."""
+    # Litestar would otherwise invent random examples, different on every build of the document.
     return {status: ResponseSpec(ErrorResponse, description=text, generate_examples=False)
             for status, text in described.items()}
 
 
-_BUSY = "The inference queue is full, or the worker did not get to the request within " \
-        "Service.RequestTimeout"
+_BUSY = ("The inference queue is full, or the worker did not get to the request within "
+         "Service.RequestTimeout")
 
 
 def _tensor(spec: TensorSpec) -> Tensor:
@@ -161,7 +157,7 @@ def _model_info(service: Service, loaded: LoadedModel) -> ModelInfo:
         result_profile=manifest.result_profile,
         window=manifest.inputs.window,
         stride=manifest.inputs.stride,
-        features=[Feature(f.resource, f.mean, f.std) for f in manifest.inputs.features],
+        features=manifest.inputs.features,
         results=[ResultReading(o.name, o.value_type, o.units) for o in manifest.outputs],
         input_tensors=[_tensor(spec) for spec in model.inputs],
         output_tensors=[_tensor(spec) for spec in model.outputs],
@@ -205,14 +201,22 @@ async def config(state: State) -> ConfigResponse:
     return ConfigResponse(config=redacted(state.service.config))
 
 
-def _object(properties: dict[str, Schema | Reference], required: list[str],
-                  description: str) -> Schema:
-    return Schema(type=OpenAPIType.OBJECT, properties=properties, required=required,
-                  description=description)
-
-
 _STRING = Schema(type=OpenAPIType.STRING)
 _EVENT = Reference("#/components/schemas/Event")
+_TRIGGER_BODY = RequestBody(required=True, content={
+    "application/json": OpenAPIMediaType(schema=Schema(one_of=[
+        Schema(type=OpenAPIType.OBJECT, description="AddEventRequest", required=["event"],
+               properties={"apiVersion": _STRING, "requestId": _STRING, "event": _EVENT}),
+        _EVENT,
+        Schema(type=OpenAPIType.OBJECT, required=["payload"],
+               description="MessageEnvelope as on the MessageBus (object, base64 JSON or base64 "
+                           "CBOR payload)",
+               properties={"apiVersion": _STRING, "correlationID": _STRING, "payload": Schema(),
+                           "contentType": _STRING}),
+    ])),
+    CBOR: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary",
+                                         description="CBOR-encoded AddEventRequest")),
+})
 
 
 @dataclass
@@ -220,20 +224,7 @@ class TriggerOperation(Operation):
     """The trigger reads its body itself (three JSON forms and CBOR), so it is described here."""
 
     def __post_init__(self) -> None:
-        json_body = Schema(one_of=[
-            _object({"apiVersion": _STRING, "requestId": _STRING, "event": _EVENT}, ["event"],
-                          "AddEventRequest"),
-            _EVENT,
-            _object({"apiVersion": _STRING, "correlationID": _STRING, "payload": Schema(),
-                           "contentType": _STRING}, ["payload"],
-                          "MessageEnvelope as on the MessageBus (object, base64 JSON or base64 "
-                          "CBOR payload)"),
-        ])
-        self.request_body = RequestBody(required=True, content={
-            "application/json": OpenAPIMediaType(schema=json_body),
-            CBOR: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary",
-                                                 description="CBOR-encoded AddEventRequest")),
-        })
+        self.request_body = _TRIGGER_BODY
 
 
 def as_envelope(body: bytes, content_type: str) -> bytes:
@@ -346,7 +337,7 @@ def create_app(service: Service | None) -> Litestar:
         openapi_config=OpenAPIConfig(
             title=SERVICE_KEY, version=__version__,
             description="EdgeX application service running TensorFlow Lite models on events.",
-            path=None,  # served by openapi() below, which owns all of /api/v3
+            path=None,  # no /schema routes: openapi() serves the document under /api/v3
         ),
         # EdgeX's Service.MaxRequestSize is in KB, 0 for no limit of its own
         **({"request_max_body_size": max_kb * 1024} if max_kb else {}),
