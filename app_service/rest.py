@@ -33,7 +33,7 @@ from prometheus_client import generate_latest
 
 from . import SERVICE_KEY, __version__
 from .codec import CBOR, encode_envelope
-from .config import ConfigError, duration, redacted
+from .config import ConfigError, ServiceInfo, duration, redacted
 from .dtos import API_VERSION, Event
 from .inference import LoadedModel
 from .manifest import Feature
@@ -169,14 +169,15 @@ def _model_info(service: Service, loaded: LoadedModel) -> ModelInfo:
     )
 
 
-async def _in_worker(service: Service, work: Callable[[], T]) -> T:
+async def _in_worker(state: State, work: Callable[[], T]) -> T:
     """Run `work` on the inference worker; 503 when the queue is full or stays busy too long."""
+    service: Service = state.service
+    timeout: float = state.request_timeout
     try:
         future = service.call_in_worker(work)
     except queue.Full:
         raise HTTPException(status_code=503, detail="the inference queue is full "
                             f"(Inference.QueueSize {service.queue.maxsize}); retry later") from None
-    timeout = duration(service.config.service.request_timeout, key="Service.RequestTimeout")
     try:
         return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
     except TimeoutError:
@@ -263,7 +264,7 @@ async def trigger(request: Request, state: State) -> TriggerResponse:
         service.metrics.invalid.labels("malformed").inc()
         raise
     try:
-        events = await _in_worker(service, lambda: service.process("REST trigger", payload))
+        events = await _in_worker(state, lambda: service.process("REST trigger", payload))
     except Rejected as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None
     except HTTPException:
@@ -295,7 +296,7 @@ async def reload(name: FromPath[str], state: State) -> ReloadResponse:
                             + ", ".join(service.models.models))
     previous = loaded.model.version
     try:
-        await _in_worker(service, lambda: service.models.reload(name))
+        await _in_worker(state, lambda: service.models.reload(name))
     except HTTPException:
         raise
     except Exception as exc:
@@ -329,10 +330,12 @@ def _error(request: Request, exc: Exception) -> Response[ErrorResponse]:
 
 def create_app(service: Service | None) -> Litestar:
     """The API of `service` (None only to generate the OpenAPI document)."""
-    max_kb = service.config.service.max_request_size if service else 0
+    settings = service.config.service if service else ServiceInfo()
+    timeout = duration(settings.request_timeout, key="Service.RequestTimeout")
+    max_kb = settings.max_request_size
     return Litestar(
         route_handlers=[ping, version, config, trigger, models, reload, metrics, openapi],
-        state=State({"service": service}),
+        state=State({"service": service, "request_timeout": timeout}),
         exception_handlers={Exception: _error},
         openapi_config=OpenAPIConfig(
             title=SERVICE_KEY, version=__version__,
@@ -358,12 +361,15 @@ class RestServer:
     """uvicorn on its own thread; start() returns once Service.Port accepts connections."""
 
     def __init__(self, service: Service) -> None:
-        self.service = service
-        self._server: uvicorn.Server | None = None
+        self.settings = service.config.service
+        # The app is built here rather than in start() so that a bad setting fails Service().
+        self._server = uvicorn.Server(uvicorn.Config(
+            create_app(service), log_config=None, log_level="warning", access_log=False,
+            timeout_graceful_shutdown=5))
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        info = self.service.config.service
+        info = self.settings
         host = info.server_bind_addr or info.host
         try:
             sock = socket.create_server(
@@ -371,13 +377,10 @@ class RestServer:
         except OSError as exc:
             raise ConfigError(f"Service.Port: cannot listen on {host}:{info.port}: "
                               f"{exc.strerror or exc}") from None
-        server = self._server = uvicorn.Server(uvicorn.Config(
-            create_app(self.service), log_config=None, log_level="warning", access_log=False,
-            timeout_graceful_shutdown=5))
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name="rest", daemon=True)
         self._thread.start()
-        while not server.started:
+        while not self._server.started:
             if not self._thread.is_alive():
                 raise ConfigError(f"Service.Port: the REST server on {host}:{info.port} "
                                   "did not start (see the log above)")
@@ -385,7 +388,7 @@ class RestServer:
         log.info("REST API on http://%s:%d/api/v3", host, info.port)
 
     def stop(self) -> None:
-        if self._server and self._thread:
+        if self._thread:
             self._server.should_exit = True
             self._thread.join(timeout=10)
 
