@@ -260,9 +260,14 @@ async def trigger(request: Request, state: State) -> TriggerResponse:
     service.metrics.received.inc()
     try:
         payload = as_envelope(await request.body(), request.content_type[0])
-    except HTTPException:
-        service.metrics.invalid.labels("malformed").inc()
-        raise
+    except HTTPException as exc:
+        if exc.status_code != 413:
+            service.metrics.invalid.labels("malformed").inc()
+            raise
+        service.metrics.invalid.labels("oversized").inc()
+        limit = request.route_handler.resolve_request_max_body_size()
+        raise HTTPException(status_code=413, detail=f"the body is over the limit of {limit} bytes "
+                            "(Service.MaxRequestSize, in KB)") from None
     try:
         events = await _in_worker(state, lambda: service.process("REST trigger", payload))
     except Rejected as exc:
@@ -342,7 +347,7 @@ def create_app(service: Service | None) -> Litestar:
             description="EdgeX application service running TensorFlow Lite models on events.",
             path=None,  # no /schema routes: openapi() serves the document under /api/v3
         ),
-        # EdgeX's Service.MaxRequestSize is in KB, 0 for no limit of its own
+        # EdgeX's Service.MaxRequestSize is in KB; 0 leaves Litestar's default limit
         **({"request_max_body_size": max_kb * 1024} if max_kb else {}),
         logging_config=None,
     )

@@ -113,7 +113,7 @@ def test_trigger_runs_the_pipeline_and_returns_the_results(service, peer):
 
 
 def test_trigger_rejects_bad_input_with_an_edgex_error(service):
-    running = service()
+    running = service(env={"SERVICE_MAXREQUESTSIZE": "1"})  # KB
     trigger = url(running, "/api/v3/trigger")
     cases = [
         ({"data": b"{not json"}, "not JSON"),
@@ -126,12 +126,16 @@ def test_trigger_rejects_bad_input_with_an_edgex_error(service):
     ]
     for post, problem in cases:
         assert problem in check_error(requests.post(trigger, timeout=10, **post), 400)
+    oversized = float_event("1.0") | {"requestId": "x" * 1024}
+    assert "limit of 1024 bytes (Service.MaxRequestSize" in check_error(
+        requests.post(trigger, json=oversized, timeout=10), 413)
     assert abs(prediction(requests.post(trigger, json=float_event("1.0"), timeout=10).json()) - 2) < 0.5
     counted = metric_values(running)
     assert sum(value for name, value in counted.items()
-               if name.startswith("app_tflite_invalid_messages_total")) == len(cases)
+               if name.startswith("app_tflite_invalid_messages_total")) == len(cases) + 1
+    assert counted["app_tflite_invalid_messages_total{reason=oversized}"] == 1
     # (plus, maybe, the good result coming back on the subscription)
-    assert counted["app_tflite_messages_received_total"] >= len(cases) + 1
+    assert counted["app_tflite_messages_received_total"] >= len(cases) + 2
 
 
 def test_unknown_routes_get_edgex_errors(service):
