@@ -18,12 +18,10 @@ import contextlib
 import logging
 import math
 import operator
-import os
 import queue
 import re
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -34,9 +32,10 @@ import msgspec
 import paho.mqtt.client as paho
 import requests
 
+from .background import Background
 from .clients import EdgeXError, call, url_of
 from .config import Actuation, Client, ConfigError, duration
-from .dtos import API_VERSION, Event, MessageEnvelope, Reading
+from .dtos import API_VERSION, Event, MessageEnvelope, Reading, new_id
 from .manifest import Manifest
 from .metrics import Metrics
 from .mqtt import MessageBus
@@ -164,36 +163,34 @@ def build_rule(settings: Actuation, index: int, manifests: Mapping[str, Manifest
 class Command:
     rule: Rule
     device: str
-    source: Event
 
 
-class Actuator:
+class Actuator(Background):
     def __init__(self, actuations: list[Actuation], manifests: Mapping[str, Manifest],
                  metrics: Metrics, core_command: Client, bus: MessageBus, *, prefix: str = "edgex",
-                 escape: bool = False, session: requests.Session | None = None) -> None:
+                 escape: bool = False, base64_payload: bool = False,
+                 session: requests.Session | None = None) -> None:
+        super().__init__("actuation")
         self.rules = [build_rule(a, i, manifests) for i, a in enumerate(actuations)]
         self.metrics = metrics
         self.core_command = core_command
         self.bus = bus
         self.prefix = prefix
         self.escape = escape
-        self.base64_payload = os.environ.get("EDGEX_MSG_BASE64_PAYLOAD", "").lower() == "true"
+        self.base64_payload = base64_payload
         self.session = session or requests.Session()
         self.queue: queue.Queue[Command | object] = queue.Queue(QUEUE_SIZE)
         self._pending: dict[str, tuple[threading.Event, list[str | None]]] = {}
-        self._thread = threading.Thread(target=self._run, name="actuation", daemon=True)
         if any(rule.settings.via == "messagebus" for rule in self.rules):
             responses = join(prefix, "response/core-command/+")
             # Added before the bus connects: it subscribes to bus.topics on every (re)connect.
             bus.topics.append(responses)
             bus.client.message_callback_add(responses, self._response)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Send the commands already queued, then stop."""
         self.queue.put(_STOP)
-        self._thread.join()
+        super().stop(timeout)
 
     def on_result(self, event: Event) -> None:
         """Called with every result event, on the inference worker."""
@@ -205,11 +202,11 @@ class Actuator:
             if device is None:
                 continue
             try:
-                self.queue.put_nowait(Command(rule, device, event))
+                self.queue.put_nowait(Command(rule, device))
             except queue.Full:
                 self._outcome(rule, device, f"dropped: {QUEUE_SIZE} commands already waiting", None)
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while (command := self.queue.get()) is not _STOP:
             assert isinstance(command, Command)
             self.execute(command)
@@ -217,15 +214,15 @@ class Actuator:
     def execute(self, command: Command) -> None:
         rule, device = command.rule, command.device
         started = time.perf_counter()
+        failure = None
         try:
             if rule.settings.via == "rest":
                 self._rest(rule, device)
             else:
                 self._messagebus(rule, device)
         except EdgeXError as exc:
-            self._outcome(rule, device, str(exc), time.perf_counter() - started)
-            return
-        self._outcome(rule, device, None, time.perf_counter() - started)
+            failure = str(exc)
+        self._outcome(rule, device, failure, time.perf_counter() - started)
 
     def _outcome(self, rule: Rule, device: str, failure: str | None, latency: float | None) -> None:
         what = f"actuation {rule.name}: {rule.settings.command} {rule.settings.settings} on {device}"
@@ -248,11 +245,11 @@ class Actuator:
         if self.escape:
             names = tuple(escape_level(name) for name in names)
         topic = join(self.prefix, "core/command/request", *names, "set")
-        request_id = str(uuid.uuid4())
+        request_id = new_id()
         payload = _json.encode(rule.settings.settings)
         if self.base64_payload:
             payload = _json.encode(base64.b64encode(payload).decode())
-        envelope = MessageEnvelope(api_version=API_VERSION, correlation_id=str(uuid.uuid4()),
+        envelope = MessageEnvelope(api_version=API_VERSION, correlation_id=new_id(),
                                    request_id=request_id, payload=msgspec.Raw(payload))
         answered = threading.Event()
         answer: list[str | None] = []

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from .config import Client
-from .dtos import API_VERSION
+from .dtos import API_VERSION, new_id
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +21,9 @@ class EdgeXError(Exception):
     """An EdgeX service was unreachable or refused a call; the text names both."""
 
 
-def request_id() -> str:
-    return str(uuid.uuid4())
-
-
 def base_request(**fields: Any) -> dict[str, Any]:
     """An EdgeX request DTO: apiVersion and a fresh requestId around `fields`."""
-    return {"apiVersion": API_VERSION, "requestId": request_id(), **fields}
+    return {"apiVersion": API_VERSION, "requestId": new_id(), **fields}
 
 
 def call(session: requests.Session, method: str, url: str, *, ok: tuple[int, ...] = (200,),
@@ -43,12 +38,22 @@ def call(session: requests.Session, method: str, url: str, *, ok: tuple[int, ...
     return response
 
 
+def json_of(response: requests.Response) -> Any:
+    """The JSON body of an answer; EdgeXError naming the call when it is not JSON (something
+    other than an EdgeX service answers at that address)."""
+    try:
+        return response.json()
+    except ValueError:
+        raise EdgeXError(f"{response.request.method} {response.url} answered "
+                         f"{response.status_code} with no JSON: {response.text[:200]!r}") from None
+
+
 def message(response: requests.Response) -> str:
     """The `message` of an EdgeX error answer, else the start of the body."""
     try:
         body = response.json()
     except ValueError:
-        return response.text[:200]
+        body = None
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return response.text[:200]
@@ -56,7 +61,7 @@ def message(response: requests.Response) -> str:
 
 def multi_status(response: requests.Response, what: str) -> None:
     """core-metadata answers an array with 207 and one status per element: raise on any failure."""
-    failures = [item.get("message", "") for item in response.json()
+    failures = [item.get("message", "") for item in json_of(response)
                 if not 200 <= int(item.get("statusCode", 500)) < 300]
     if failures:
         raise EdgeXError(f"core-metadata refused {what}: {'; '.join(failures)}")
@@ -81,7 +86,6 @@ def keep_trying(what: str, attempt: Callable[[], None], stop: threading.Event, *
             return True
         except EdgeXError as exc:
             log.warning("%s failed, retrying in %.0fs: %s", what, delay, exc)
-        if stop.wait(delay):
-            break
+        stop.wait(delay)
         delay = min(delay * 2, longest)
     return False

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from urllib.parse import quote
 
 import msgspec
 import requests
 
 from . import SERVICE_KEY
-from .clients import EdgeXError, call, request_id, url_of
+from .background import Background
+from .clients import EdgeXError, call, url_of
 from .config import Client
-from .dtos import AddEventRequest, Event
+from .dtos import AddEventRequest, Event, new_id
 from .logs import RateLimited
 from .metrics import Metrics
 
@@ -35,23 +35,20 @@ def event_path(event: Event) -> str:
     return "event/" + "/".join(quote(name, safe="") for name in names)
 
 
-class CoreDataExport:
+class CoreDataExport(Background):
     def __init__(self, client: Client, metrics: Metrics, session: requests.Session | None = None,
                  queue_size: int = QUEUE_SIZE) -> None:
+        super().__init__("core-data")
         self.client = client
         self.metrics = metrics
         self.session = session or requests.Session()
         self.queue: queue.Queue[Event | object] = queue.Queue(queue_size)
         self._complaints = RateLimited(log)
-        self._thread = threading.Thread(target=self._run, name="core-data", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float | None = 10) -> None:
         """Send what is queued (for up to `timeout` seconds), then stop."""
         self.queue.put(_STOP)
-        self._thread.join(timeout)
+        super().stop(timeout)
 
     def on_result(self, event: Event) -> None:
         """Called with every result event, on the inference worker: only enqueues."""
@@ -63,13 +60,13 @@ class CoreDataExport:
                                      "for device %s", self.queue.maxsize, event.source_name,
                                      event.device_name)
 
-    def _run(self) -> None:
+    def run(self) -> None:
         while (event := self.queue.get()) is not _STOP:
             assert isinstance(event, Event)
             self.send(event)
 
     def send(self, event: Event) -> None:
-        body = _encoder.encode(AddEventRequest(request_id=request_id(), event=event))
+        body = _encoder.encode(AddEventRequest(request_id=new_id(), event=event))
         try:
             call(self.session, "POST", url_of(self.client, event_path(event)), data=body,
                  headers={"Content-Type": "application/json"}, ok=(201,))

@@ -7,44 +7,34 @@ Service.result_listeners, so none of them can hold up inference.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
 
 from .actuation import Actuator
+from .background import Background
 from .core_data import CoreDataExport
 from .metadata import MetadataSync
 from .registry import Registration
 from .service import Service
 
 
-class Part(Protocol):
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-
 class Deployment:
     def __init__(self, service: Service, *, register: bool, base_dir: Path = Path()) -> None:
         config = service.config
         manifests = {name: loaded.manifest for name, loaded in service.models.models.items()}
-        self.parts: list[Part] = []
-        if register:
-            self.parts.append(Registration(config))
+        listeners: list[MetadataSync | CoreDataExport | Actuator] = []
         if config.metadata.enabled:
             profiles = {manifest.result_profile for manifest in manifests.values()}
-            metadata = MetadataSync(config, profiles, base_dir)
-            self.parts.append(metadata)
-            service.result_listeners.append(metadata.on_result)
+            listeners.append(MetadataSync(config, profiles, base_dir))
         if config.inference.export in ("rest", "both"):
-            export = CoreDataExport(config.clients["core-data"], service.metrics)
-            self.parts.append(export)
-            service.result_listeners.append(export.on_result)
+            listeners.append(CoreDataExport(config.clients["core-data"], service.metrics))
         if config.actuations:
-            actuator = Actuator(config.actuations, manifests, service.metrics,
-                                config.clients["core-command"], service.bus,
-                                prefix=service.prefix,
-                                escape=config.service.enable_name_field_escape)
-            self.parts.append(actuator)
-            service.result_listeners.append(actuator.on_result)
+            listeners.append(Actuator(config.actuations, manifests, service.metrics,
+                                      config.clients["core-command"], service.bus,
+                                      prefix=service.prefix,
+                                      escape=config.service.enable_name_field_escape,
+                                      base64_payload=service.base64_payload))
+        service.result_listeners.extend(part.on_result for part in listeners)
+        self.parts: list[Background] = [Registration(config)] if register else []
+        self.parts += listeners
 
     def start(self) -> None:
         for part in self.parts:

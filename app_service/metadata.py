@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,7 +18,8 @@ import requests
 import yaml
 
 from . import SERVICE_KEY
-from .clients import base_request, call, keep_trying, multi_status, url_of
+from .background import Background
+from .clients import base_request, call, json_of, keep_trying, multi_status, url_of
 from .config import Config
 from .dtos import Event
 
@@ -55,94 +56,91 @@ def contains(stored: Any, wanted: Any) -> bool:
     return stored == wanted or (stored is None and wanted in ("", False, 0))
 
 
-class MetadataSync:
+class MetadataSync(Background):
     def __init__(self, config: Config, profile_names: set[str], base_dir: Path = Path(),
                  session: requests.Session | None = None) -> None:
-        self.config = config
+        super().__init__("core-metadata")
         self.client = config.clients["core-metadata"]
+        self.create_devices = config.metadata.create_devices
         self.session = session or requests.Session()
         self.profiles = result_profiles(base_dir / config.metadata.profiles_dir, profile_names)
-        service = config.service
-        self.base_address = f"http://{service.host}:{service.port}"
+        self.base_address = f"http://{config.service.host}:{config.service.port}"
         self._devices: queue.Queue[tuple[str, str]] = queue.Queue()
         self._requested: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="core-metadata", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._devices.put(_STOP)
-        self._thread.join()
+    def stop(self, timeout: float | None = None) -> None:
+        self._devices.put(_STOP)  # wakes run() if it waits for a device
+        super().stop(timeout)
 
     def on_result(self, event: Event) -> None:
         """Called with every result event (on the inference worker: keep it a set lookup)."""
-        if event.device_name in self._requested or not self.config.metadata.create_devices:
+        if not self.create_devices or event.device_name in self._requested:
             return
         self._requested.add(event.device_name)
         self._devices.put((event.device_name, event.profile_name))
 
-    def _run(self) -> None:
-        if not keep_trying(f"syncing core-metadata at {self.client.url}", self.sync, self._stop):
+    def run(self) -> None:
+        if not keep_trying(f"syncing core-metadata at {self.client.url}", self.sync, self.stopping):
             return
         known = {profile["name"] for profile in self.profiles}
-        while True:
-            device, profile = self._devices.get()
-            if self._stop.is_set():
-                return
+        while (item := self._devices.get()) is not _STOP:
+            device, profile = item
             if profile in known:
                 keep_trying(f"creating device {device} in core-metadata",
-                            lambda d=device, p=profile: self.ensure_device(d, p), self._stop)
+                            partial(self.ensure_device, device, profile), self.stopping)
 
     def sync(self) -> None:
         for profile in self.profiles:
             self.ensure_profile(profile)
         self.ensure_device_service()
 
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return call(self.session, method, url_of(self.client, path), **kwargs)
+
+    def _find(self, kind: str, name: str) -> dict[str, Any] | None:
+        """GET /{kind}/name/{name}: the answer, or None when core-metadata has no such entity."""
+        response = self._call("GET", f"{kind}/name/{quote(name, safe='')}", ok=(200, 404))
+        return json_of(response) if response.status_code == 200 else None
+
+    def _write(self, method: str, kind: str, what: str, **kwargs: Any) -> None:
+        """A core-metadata write of one entity; EdgeXError unless it took it."""
+        multi_status(self._call(method, kind, ok=(207,), **kwargs), what)
+
     def ensure_profile(self, profile: dict[str, Any]) -> None:
         name = profile["name"]
-        response = call(self.session, "GET",
-                        url_of(self.client, f"deviceprofile/name/{quote(name, safe='')}"),
-                        ok=(200, 404))
-        if response.status_code == 200 and contains(response.json()["profile"], profile):
+        found = self._find("deviceprofile", name)
+        if found is not None and contains(found.get("profile"), profile):
             return
-        method, done = ("POST", "uploaded") if response.status_code == 404 else ("PUT", "updated")
-        answer = call(self.session, method, url_of(self.client, "deviceprofile"),
-                      json=[base_request(profile=profile)], ok=(207,))
-        multi_status(answer, f"device profile {name}")
+        # PUT replaces the whole stored profile, as an edited profile file should
+        method, done = ("POST", "uploaded") if found is None else ("PUT", "updated")
+        self._write(method, "deviceprofile", f"device profile {name}",
+                    json=[base_request(profile=profile)])
         log.info("%s device profile %s to core-metadata", done, name)
 
     def ensure_device_service(self) -> None:
-        response = call(self.session, "GET",
-                        url_of(self.client, f"deviceservice/name/{SERVICE_KEY}"), ok=(200, 404))
-        if response.status_code == 200:
-            if response.json()["service"].get("baseAddress") == self.base_address:
-                return
-            body = {"name": SERVICE_KEY, "baseAddress": self.base_address}
-            answer = call(self.session, "PATCH", url_of(self.client, "deviceservice"),
-                          json=[base_request(service=body)], ok=(207,))
-            done = "updated"
-        else:
-            body = {
+        found = self._find("deviceservice", SERVICE_KEY)
+        if found is None:
+            service = {
                 "name": SERVICE_KEY,
                 "description": "TensorFlow Lite inference on EdgeX events; owns the result devices",
                 "adminState": "UNLOCKED",
                 "baseAddress": self.base_address,
                 "labels": [SERVICE_KEY, "inference"],
             }
-            answer = call(self.session, "POST", url_of(self.client, "deviceservice"),
-                          json=[base_request(service=body)], ok=(207,))
-            done = "created"
-        multi_status(answer, f"device service {SERVICE_KEY}")
+            method, done = "POST", "created"
+        elif found.get("service", {}).get("baseAddress") == self.base_address:
+            return
+        else:
+            # PATCH changes only the fields it names: labels or state set in EdgeX UI stay
+            service = {"name": SERVICE_KEY, "baseAddress": self.base_address}
+            method, done = "PATCH", "updated"
+        self._write(method, "deviceservice", f"device service {SERVICE_KEY}",
+                    json=[base_request(service=service)])
         log.info("%s device service %s (%s) in core-metadata", done, SERVICE_KEY, self.base_address)
 
     def ensure_device(self, name: str, profile: str) -> None:
         """A device named as the result's source device, unless one exists (its own service's)."""
-        response = call(self.session, "GET",
-                        url_of(self.client, f"device/name/{quote(name, safe='')}"), ok=(200, 404))
-        if response.status_code == 200:
+        if self._find("device", name) is not None:
             return
         device = {
             "name": name,
@@ -156,8 +154,6 @@ class MetadataSync:
         }
         # Without bypassValidation, 4.x metadata would ask this "device service" over the bus
         # to validate the device, and time out.
-        answer = call(self.session, "POST", url_of(self.client, "device"),
-                      params={"bypassValidation": "true"}, json=[base_request(device=device)],
-                      ok=(207,))
-        multi_status(answer, f"device {name}")
+        self._write("POST", "device", f"device {name}", params={"bypassValidation": "true"},
+                    json=[base_request(device=device)])
         log.info("created result device %s (profile %s) in core-metadata", name, profile)

@@ -8,12 +8,12 @@ configuration provider it comes from the common configuration, as for every Edge
 from __future__ import annotations
 
 import logging
-import threading
 from urllib.parse import quote
 
 import requests
 
 from . import SERVICE_KEY
+from .background import Background
 from .clients import EdgeXError, base_request, call, keep_trying
 from .config import Config
 
@@ -22,35 +22,29 @@ log = logging.getLogger(__name__)
 PING = "/api/v3/ping"
 
 
-class Registration:
+class Registration(Background):
     """Registers in the background (retrying until the registry answers); deregisters on stop."""
 
     def __init__(self, config: Config, session: requests.Session | None = None) -> None:
+        super().__init__("registry")
         self.config = config
-        registry = config.registry
-        self.url = f"http://{registry.host}:{registry.port}"
+        self.url = f"http://{config.registry.host}:{config.registry.port}"
         self.session = session or requests.Session()
         self.registered = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._register, name="registry", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
         if not self.registered:
             return
         try:
             self.deregister()
             log.info("deregistered %s from %s", SERVICE_KEY, self.url)
         except EdgeXError as exc:
-            log.error("could not deregister from the registry: %s", exc)
+            log.error("could not deregister %s from the registry: %s", SERVICE_KEY, exc)
 
-    def _register(self) -> None:
+    def run(self) -> None:
         if keep_trying(f"registering with {self.config.registry.type} at {self.url}",
-                       self.register, self._stop):
+                       self.register, self.stopping):
             self.registered = True
             service = self.config.service
             log.info("registered %s (%s:%d, health check %s every %s) with %s", SERVICE_KEY,
@@ -76,9 +70,10 @@ class Registration:
             "port": service.port,
             "healthCheck": {"interval": service.health_check_interval, "path": PING, "type": "http"},
         })
+        # core-keeper refuses a second POST for a serviceId it knows (left by a crash): update it
         response = call(self.session, "POST", f"{self.url}/api/v3/registry", json=body,
                         ok=(201, 409))
-        if response.status_code == 409:  # registered before (a restart): update it
+        if response.status_code == 409:
             call(self.session, "PUT", f"{self.url}/api/v3/registry", json=body, ok=(204,))
 
     def deregister(self) -> None:
