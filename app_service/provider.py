@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +23,7 @@ from urllib.parse import quote
 import requests
 
 from . import SERVICE_KEY
-from .clients import EdgeXError, call
+from .clients import EdgeXError, call, json_of
 from .config import Config, ConfigError, build, read_file
 
 log = logging.getLogger(__name__)
@@ -35,51 +36,47 @@ class ProviderError(ConfigError):
     """The configuration provider is unusable; the text names it and why."""
 
 
+@dataclass
 class KeeperStore:
     """core-keeper's KV store. `tree` answers every key below `prefix/`, relative to it."""
 
-    def __init__(self, url: str, session: requests.Session) -> None:
-        self.url = url
-        self.session = session
+    url: str
+    session: requests.Session
 
     def _key_url(self, key: str) -> str:
         return f"{self.url}/api/v3/kvs/key/{quote(key, safe='/')}"
 
-    def tree(self, prefix: str) -> dict[str, Any]:
-        response = call(self.session, "GET", self._key_url(prefix), ok=(200, 404),
+    def _get(self, key: str) -> list[dict[str, Any]]:
+        """Every key starting with `key` (keeper matches prefixes), with its plain value."""
+        response = call(self.session, "GET", self._key_url(key), ok=(200, 404),
                         params={"plaintext": "true"})
-        if response.status_code == 404:
-            return {}
-        return {item["key"][len(prefix) + 1:]: item.get("value")
-                for item in response.json().get("response") or []
+        # the spec names the list keyValues; core-keeper and EdgeX's own clients use response
+        return [] if response.status_code == 404 else json_of(response).get("response") or []
+
+    def tree(self, prefix: str) -> dict[str, Any]:
+        return {item["key"][len(prefix) + 1:]: item.get("value") for item in self._get(prefix)
                 if item["key"].startswith(prefix + "/")}
 
     def value(self, key: str) -> Any:
-        response = call(self.session, "GET", self._key_url(key), ok=(200, 404),
-                        params={"plaintext": "true"})
-        if response.status_code == 404:
-            return None
-        found = [item.get("value") for item in response.json().get("response") or []
-                 if item["key"] == key]
-        return found[0] if found else None
+        return next((item.get("value") for item in self._get(key) if item["key"] == key), None)
 
     def put_tree(self, prefix: str, data: Mapping[str, Any]) -> None:
         call(self.session, "PUT", self._key_url(prefix), params={"flatten": "true"},
              json={"value": _lists_as_json(data)})
 
 
+@dataclass
 class ConsulStore:
     """Consul's KV store, with the same methods as KeeperStore."""
 
-    def __init__(self, url: str, session: requests.Session) -> None:
-        self.url = url
-        self.session = session
+    url: str
+    session: requests.Session
 
     def _get(self, key: str, recurse: bool) -> list[dict[str, Any]]:
         params = {"recurse": "true"} if recurse else {}
         response = call(self.session, "GET", f"{self.url}/v1/kv/{quote(key, safe='/')}",
                         ok=(200, 404), params=params)
-        return [] if response.status_code == 404 else response.json()
+        return [] if response.status_code == 404 else json_of(response)
 
     def tree(self, prefix: str) -> dict[str, Any]:
         return {item["Key"][len(prefix) + 1:]: _consul_value(item)
@@ -87,8 +84,8 @@ class ConsulStore:
                 if item.get("Value") is not None}
 
     def value(self, key: str) -> Any:
-        found = [_consul_value(item) for item in self._get(key, recurse=False) if item["Key"] == key]
-        return found[0] if found else None
+        return next((_consul_value(item) for item in self._get(key, recurse=False)
+                     if item["Key"] == key), None)
 
     def put_tree(self, prefix: str, data: Mapping[str, Any]) -> None:
         for key, value in _flatten(prefix, _lists_as_json(data)).items():
@@ -153,35 +150,36 @@ def connect(provider: str, session: requests.Session | None = None) -> tuple[Sto
     if kind not in STEMS or not url.startswith(("http://", "https://")):
         raise ProviderError(f"configuration provider {provider!r} is not keeper.http://HOST:PORT "
                             "or consul.http://HOST:PORT")
-    session = session or requests.Session()
-    store = KeeperStore(url.rstrip("/"), session) if kind == "keeper" else ConsulStore(
-        url.rstrip("/"), session)
-    return store, STEMS[kind]
+    store_class = KeeperStore if kind == "keeper" else ConsulStore
+    return store_class(url.rstrip("/"), session or requests.Session()), STEMS[kind]
 
 
-def wait_for_common_config(store: Store, stem: str,
-                           environ: Mapping[str, str]) -> None:
+def wait_for_common_config(store: Store, stem: str, environ: Mapping[str, str]) -> None:
     """Wait as EdgeX services do: up to EDGEX_STARTUP_DURATION, every EDGEX_STARTUP_INTERVAL."""
     key = f"{stem}/{COMMON}/IsCommonConfigReady"
-    try:
-        patience = float(environ.get("EDGEX_STARTUP_DURATION", "60"))
-        interval = float(environ.get("EDGEX_STARTUP_INTERVAL", "1"))
-    except ValueError:
-        raise ProviderError("EDGEX_STARTUP_DURATION and EDGEX_STARTUP_INTERVAL must be seconds") from None
+    patience = _seconds(environ, "EDGEX_STARTUP_DURATION", "60")
+    interval = _seconds(environ, "EDGEX_STARTUP_INTERVAL", "1")
     deadline = time.monotonic() + patience
     while True:
         try:
-            ready = str(store.value(key)).lower() == "true"
+            if str(store.value(key)).lower() == "true":
+                return
             reason = f"{key} is not true yet"
         except EdgeXError as exc:
-            ready, reason = False, str(exc)
-        if ready:
-            return
+            reason = str(exc)
         if time.monotonic() >= deadline:
             raise ProviderError(f"configuration provider {store.url}: common configuration not ready "
                                 f"after {patience:.0f}s (EDGEX_STARTUP_DURATION): {reason}")
         log.info("waiting for the common configuration: %s", reason)
         time.sleep(interval)
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: str) -> float:
+    text = environ.get(name, default)
+    try:
+        return float(text)
+    except ValueError:
+        raise ProviderError(f"{name}: {text!r} is not a number of seconds") from None
 
 
 def load_from_provider(path: Path, provider: str, *, overwrite: bool = False,

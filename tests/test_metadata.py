@@ -20,17 +20,13 @@ def with_pump_model(data: dict) -> None:
     data["Inference"]["Bindings"].append({"Model": "pump_anomaly", "DeviceName": "Pump-*"})
 
 
-def metadata_env(edgex, **extra: str) -> dict[str, str]:
-    return {**edgex.env(), **extra}
-
-
 def writes(edgex) -> list[str]:
     return [f"{r.method} {r.path}" for r in edgex.requests
             if r.service == "core-metadata" and r.method in WRITES]
 
 
 def test_uploads_result_profiles_and_creates_its_device_service(edgex, service, tmp_path):
-    running = service(*config_dir(tmp_path, with_pump_model), env=metadata_env(edgex))
+    running = service(*config_dir(tmp_path, with_pump_model), env=edgex.env())
     edgex.wait_for(lambda r: (r.method, r.route) == ("POST", "/deviceservice"))
     assert sorted(edgex.profiles) == ["linear-regression-result", "pump-anomaly-result"]
     assert contains(edgex.profiles["pump-anomaly-result"], PUMP_RESULT)
@@ -49,7 +45,7 @@ def test_updates_what_changed_and_writes_nothing_when_all_is_in_place(edgex, ser
     edgex.add_device_service(SERVICE_ID, "http://old-host:59741")
     args = config_dir(tmp_path, with_pump_model)
 
-    first = service(*args, env=metadata_env(edgex))
+    first = service(*args, env=edgex.env())
     edgex.wait_for(lambda r: (r.method, r.route) == ("PATCH", "/deviceservice"))
     assert first.stop() == 0
     assert sorted(writes(edgex)) == ["PATCH /api/v3/deviceservice", "POST /api/v3/deviceprofile",
@@ -57,7 +53,7 @@ def test_updates_what_changed_and_writes_nothing_when_all_is_in_place(edgex, ser
     assert contains(edgex.profiles["pump-anomaly-result"], PUMP_RESULT)
     assert edgex.device_services[SERVICE_ID]["baseAddress"] == f"http://localhost:{first.rest_port}"
 
-    second = service(*args, env={**metadata_env(edgex), "SERVICE_PORT": str(first.rest_port)})
+    second = service(*args, env={**edgex.env(), "SERVICE_PORT": str(first.rest_port)})
     edgex.wait_for(lambda _: len(edgex.calls("core-metadata", "GET", "/deviceservice/name/{name}")) == 2)
     assert second.stop() == 0
     assert len(writes(edgex)) == 3  # the second start found everything in place
@@ -67,7 +63,7 @@ def test_creates_result_devices_it_does_not_know(edgex, service, peer, tmp_path)
     edgex.add_device("Known-Device", "Random-Float-Device")
     results = peer(RESULTS)
     args = config_dir(tmp_path, lambda data: data["Inference"]["Bindings"][0].update(DeviceName="*"))
-    service(*args, env=metadata_env(edgex, METADATA_CREATEDEVICES="true"))
+    service(*args, env={**edgex.env(), "METADATA_CREATEDEVICES": "true"})
     device = peer()
     for name in ("New-Device", "New-Device", "Known-Device", "New-Device"):
         device.publish(device_topic(name, "Random-Float-Device", "Float32"),
@@ -85,7 +81,7 @@ def test_creates_result_devices_it_does_not_know(edgex, service, peer, tmp_path)
 def test_inference_goes_on_while_core_metadata_is_down(edgex, service, peer):
     edgex.outages["core-metadata"] = 500
     results = peer(RESULTS)
-    running = service(env=metadata_env(edgex))
+    running = service(env=edgex.env())
     edgex.wait_for(lambda r: r.service == "core-metadata")
     peer().publish(device_topic("Random-Float-Device", "Random-Float-Device", "Float32"),
                    envelope(float_event("1.0")))

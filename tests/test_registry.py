@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 import requests
 
 from .deployment_helpers import seed_common_config
@@ -109,3 +113,36 @@ def test_bad_provider_url_is_a_clear_error(service):
     running = service("-cp", "etcd.http://localhost:2379", wait=None)
     assert running.process.wait(30) == 1
     assert "keeper.http://HOST:PORT" in running.log
+
+
+class _NotEdgeX(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        page = b"<html>a router's admin page</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def web_page() -> Iterator[str]:
+    """The URL of an HTTP server that is not EdgeX: every GET answers 200 with an HTML page."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotEdgeX)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+def test_something_else_at_the_provider_address_is_a_clear_error(service, web_page):
+    running = service("-cp", f"keeper.{web_page}", wait=None, env={"EDGEX_STARTUP_DURATION": "0"})
+    assert running.process.wait(30) == 1
+    assert f"{web_page}/api/v3/kvs/key/" in running.log
+    assert "answered 200 with no JSON: \"<html>a router's admin page</html>\"" in running.log
+    assert "Traceback" not in running.log
