@@ -46,7 +46,9 @@ class Signal:
     onset_steps = 1
     recovery_steps = 1
 
-    def __init__(self, seed: int, faults: Sequence[Interval] = (), start_hour: float = 0.0):
+    def __init__(
+        self, seed: int, faults: Sequence[Interval] = (), start_hour: float = 0.0
+    ) -> None:
         for start, end in faults:
             if not 0 <= start < end:
                 raise ValueError(f"fault interval ({start}, {end}) must satisfy 0 <= start < end")
@@ -100,7 +102,9 @@ class PumpSignal(Signal):
     step_seconds = 60.0
     onset_steps = 4
 
-    def __init__(self, seed: int, faults: Sequence[Interval] = (), start_hour: float = 0.0):
+    def __init__(
+        self, seed: int, faults: Sequence[Interval] = (), start_hour: float = 0.0
+    ) -> None:
         super().__init__(seed, faults, start_hour)
         self.base_vibration = self.rng.uniform(1.6, 2.6)
         self.temperature_offset = self.rng.uniform(-3.0, 3.0)
@@ -151,7 +155,9 @@ class TrafficSignal(Signal):
     LANES = 2
     VEHICLE_LENGTH_KM = 0.0055  # effective length seen by the loop detector
 
-    def __init__(self, seed: int, faults: Sequence[Interval] = (), start_hour: float = 0.0):
+    def __init__(
+        self, seed: int, faults: Sequence[Interval] = (), start_hour: float = 0.0
+    ) -> None:
         super().__init__(seed, faults, start_hour)
         self.capacity = self.rng.uniform(0.7, 1.3)
         self.free_speed = self.rng.uniform(60.0, 90.0)
@@ -206,7 +212,9 @@ class VitalsSignal(Signal):
     onset_steps = 10
     recovery_steps = 10
 
-    def __init__(self, seed: int, faults: Sequence[Interval] = (), start_hour: float = 0.0):
+    def __init__(
+        self, seed: int, faults: Sequence[Interval] = (), start_hour: float = 0.0
+    ) -> None:
         super().__init__(seed, faults, start_hour)
         self.heart_rate = self.rng.uniform(60.0, 85.0)
         self.spo2 = self.rng.uniform(95.5, 98.5)
