@@ -14,8 +14,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from .edgex_standin import EdgeXStandIn
 from .mqtt_helpers import REPO, ServiceProcess
 
-COMMON = "edgex/v4/core-common-config-bootstrapper"
-
 
 def config_dir(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> list[str]:
     """res/configuration.yaml changed by `change`, written below tmp_path: the -cd arguments."""
