@@ -9,7 +9,6 @@ scored against the simulator's ground truth, and one plot per application in --o
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -32,7 +31,7 @@ from .config import Config, ConfigError, from_dict, load
 from .inference import BoundModel, InputError
 from .logs import configure
 from .manifest import Manifest, ManifestError
-from .scoring import APPLICATIONS, Application, Detection, Forecasts, Results, base_model
+from .scoring import APPLICATIONS, Application, Results, base_model, detection, forecast_errors
 from .simulator import (
     SENSORS,
     Device,
@@ -44,9 +43,8 @@ from .simulator import (
     run,
     scenario_steps,
 )
+from .synthetic import Interval
 from .tflite import ModelLoadError, RuntimeUnavailable
-
-log = logging.getLogger(__name__)
 
 BROKER_ENV = "APP_TFLITE_BROKER"  # auto | mosquitto | amqtt: which broker the demo starts
 DRAIN_SECONDS = 30.0  # at most this long for the service to answer the last events
@@ -118,14 +116,14 @@ def subscribe(host: str, port: int, topic: str, on_payload: Callable[[bytes], No
 def probe(publisher: Publisher, results: Results, prefix: str) -> None:
     """Publish Random-Float-Device events until the service answers one: then the service and
     the result subscriber are both subscribed, and no simulated event will be missed."""
-    device = make_devices(["float"], 1, seed=0, steps=1, prefix=prefix)[0]
+    probes = Simulator(make_devices(["float"], 1, seed=0, steps=1, prefix=prefix), record=True)
     deadline = time.monotonic() + PROBE_SECONDS
     while time.monotonic() < deadline:
-        event = Simulator([device]).event(device, 0, {"Float32": 1.0})
-        publisher.publish(device.topic, encode_event_envelope(event))
-        if results.wait(lambda event=event: event.id in results.unmatched, 0.5):
+        for device, event in probes.tick():
+            publisher.publish(device.topic, encode_event_envelope(event))
+        if results.wait(lambda: not results.unmatched.isdisjoint(probes.sent), 0.5):
             return
-    raise RuntimeError(f"the service did not answer a {device.name} event within "
+    raise RuntimeError(f"the service did not answer a {probes.devices[0].name} event within "
                        f"{PROBE_SECONDS:.0f}s; is linear_regression bound?")
 
 
@@ -141,9 +139,7 @@ def expected_results(devices: list[Device], steps: int, bound: list[BoundModel])
     return total
 
 
-def threshold(manifest: Manifest | None, output: str) -> float | None:
-    if manifest is None:
-        return None
+def threshold(manifest: Manifest, output: str) -> float | None:
     return next((o.threshold for o in manifest.outputs if o.name == output), None)
 
 
@@ -157,14 +153,25 @@ class View:
     manifests: dict[str, Manifest]  # base model name -> manifest of the bound model
     started: float = field(default_factory=time.monotonic)
     announced: int = 0  # fault starts announced up to this step
-    cursors: dict[tuple[str, str], int] = field(default_factory=dict)
+    cursors: dict[tuple[str, str], int] = field(default_factory=dict)  # next step to look at
     active: dict[tuple[str, str], int] = field(default_factory=dict)  # alarm start step
+    starts: dict[int, list[tuple[Device, Interval]]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.starts = fault_starts(self.simulator.devices)
 
     def say(self, kind: str, text: str) -> None:
-        print(f"{time.monotonic() - self.started:6.1f}s  {kind:<8} {text}", flush=True)
+        print(f"{time.monotonic() - self.started:6.1f}s  {kind:<8} {text}")
+
+    def follow(self, simulation: threading.Thread, interval: float) -> None:
+        """Show what happens until the simulation ends, with a status every `interval` seconds."""
+        next_status = time.monotonic() + interval
+        while simulation.is_alive():
+            simulation.join(0.2)
+            self.events()
+            if simulation.is_alive() and time.monotonic() >= next_status:
+                self.status()
+                next_status += interval
 
     def devices_of(self, app: Application) -> list[Device]:
         return [d for d in self.simulator.devices if d.sensor.key == app.sensor]
@@ -182,9 +189,11 @@ class View:
                     self._alarms(app, device)
 
     def _alarms(self, app: Application, device: Device) -> None:
+        """Alarms raised and cleared since the last call, in step order: up to the first step
+        whose result has not come in yet."""
         key = (app.model, device.name)
-        window = self.manifests[app.model].inputs.window
-        step = self.cursors.get(key, window - 1)
+        manifest = self.manifests[app.model]
+        step = self.cursors.get(key, manifest.inputs.window - 1)
         with self.results.changed:
             found = self.results.values[app.model][device.name]
             new = []
@@ -192,7 +201,6 @@ class View:
                 new.append((step, found[step]))
                 step += 1
         self.cursors[key] = step
-        limit = threshold(self.manifests[app.model], app.flag)
         for at, values in new:
             raised = values.get(app.flag, 0.0) > 0
             if raised and key not in self.active:
@@ -201,7 +209,8 @@ class View:
                 truth = (f"true fault {fault[0]}-{fault[1]} (+{at - fault[0]} steps)" if fault
                          else "no fault now: false alarm?")
                 self.say(app.flag_word, f"{device.name} at step {at}: {app.score} "
-                                        f"{values.get(app.score, float('nan')):.3f} > {limit}; {truth}")
+                                        f"{values.get(app.score, float('nan')):.3f} > "
+                                        f"{threshold(manifest, app.flag)}; {truth}")
             elif not raised and key in self.active:
                 since = self.active.pop(key)
                 self.say("clear", f"{device.name} at step {at} ({app.flag} for {at - since} steps)")
@@ -214,11 +223,8 @@ class View:
         parts = []
         for app in APPLICATIONS:
             if app.forecast and app.model in self.manifests:
-                for device in self.devices_of(app):
-                    parts.append(self._forecast(app, device))
-        float_device = next((d for d in sim.devices if d.sensor.key == "float"), None)
-        if float_device:
-            parts.append(self._prediction(float_device))
+                parts += [self._forecast(app, device) for device in self.devices_of(app)]
+        parts += [self._prediction(d) for d in sim.devices if d.sensor.key == "float"]
         if any(parts):
             self.say("", " | ".join(part for part in parts if part))
 
@@ -229,47 +235,32 @@ class View:
         if not done:
             return ""
         step = max(done)
-        actual = samples[step + 1].values[device.sensor.signal.resources.index(app.target)]
+        actual = samples[step + 1][device.sensor.signal.resources.index(app.target)]
         return f"{device.name} forecast {forecasts[step]:.0f} vs actual {actual:.0f}"
 
     def _prediction(self, device: Device) -> str:
         predictions = self.results.series("linear_regression", device.name, "Prediction")
-        samples = self.simulator.samples[device.name]
         if not predictions:
             return ""
         step = max(predictions)
-        return f"linear_regression {samples[step].values[0]:.2f} -> {predictions[step]:.2f}"
+        value = self.simulator.samples[device.name][step][0]
+        return f"linear_regression {value:.2f} -> {predictions[step]:.2f}"
 
 
-def score(app: Application, devices: list[Device], results: Results) -> Detection:
-    detection = Detection()
-    for device in devices:
-        flags = results.series(app.model, device.name, app.flag)
-        detection.add(device.name, flags, device.faults, app.tolerance)
-    return detection
-
-
-def forecast_errors(app: Application, devices: list[Device], simulator: Simulator,
-                    results: Results) -> Forecasts:
-    forecasts = Forecasts()
-    for device in devices:
-        column = device.sensor.signal.resources.index(app.target)
-        actual = [sample.values[column] for sample in simulator.samples[device.name]]
-        forecasts.add(results.series(app.model, device.name, app.forecast), actual)
-    return forecasts
-
-
-def summary(view: View, names: dict[str, str], steps: int, seconds: float) -> list[str]:
+def summary(view: View) -> list[str]:
     sim, results = view.simulator, view.results
+    steps, seconds = sim.step, time.monotonic() - view.started
     lines = [f"Summary: {steps} steps per device in {seconds:.1f}s, {len(sim.devices)} devices, "
-             f"{steps * len(sim.devices)} events published, {results.count} inferences received"]
+             f"{steps * len(sim.devices)} events published, {results.count} inferences received"
+             + (f", {results.undecodable} undecodable messages" if results.undecodable else "")]
     for app in APPLICATIONS:
         if app.model not in view.manifests:
             continue
         devices = view.devices_of(app)
-        lines.append(f"{app.title}: {names[app.model]} on {', '.join(d.name for d in devices)}")
+        lines.append(f"{app.title}: {view.manifests[app.model].name} on "
+                     f"{', '.join(d.name for d in devices)}")
         if app.flag:
-            found = score(app, devices, results)
+            found = detection(app, devices, results)
             detected = (f"detected {found.detected} (recall {found.recall:.2f}), median delay "
                         f"{found.median_delay:.0f} steps" if found.faults else "none to detect")
             lines.append(f"  faults {found.faults}, {detected}; false alarms {found.false_alarms} "
@@ -281,7 +272,7 @@ def summary(view: View, names: dict[str, str], steps: int, seconds: float) -> li
             for device, (first, last) in found.false:
                 lines.append(f"  {device} {app.flag_word} at steps {first}-{last}: false alarm")
         if app.forecast:
-            errors = forecast_errors(app, devices, sim, results)
+            errors = forecast_errors(app, devices, sim.samples, results)
             incidents = sum(start < steps for d in devices for start, _ in d.faults)
             lines.append(f"  forecast MAE {errors.mae:.1f} vehicles/5min over {len(errors.errors)} "
                          f"forecasts (naive last-value forecast {errors.naive_mae:.1f}); "
@@ -291,85 +282,80 @@ def summary(view: View, names: dict[str, str], steps: int, seconds: float) -> li
 
 def demo(args: argparse.Namespace, config_file: Path) -> int:
     configure("WARNING")
+    # Piped, stdout is block-buffered: the live view has to show lines as they happen.
+    sys.stdout.reconfigure(line_buffering=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        with ExitStack() as stack:
-            return _demo(args, config_file, stop, stack)
+        return _demo(args, config_file, stop)
     except (RuntimeError, ConnectionError, ConfigError, ManifestError, ModelLoadError,
             RuntimeUnavailable, InputError, ValueError) as exc:
-        print(f"demo: {exc}", file=sys.stderr, flush=True)
+        print(f"demo: {exc}", file=sys.stderr)
         return 1
 
 
-def _demo(args: argparse.Namespace, config_file: Path, stop: threading.Event,
-          stack: ExitStack) -> int:
-    from .plots import plot_application
-    from .service import Service
+def _demo(args: argparse.Namespace, config_file: Path, stop: threading.Event) -> int:
+    from .service import Service  # brings the REST stack (litestar), which `simulate` never needs
 
     config_file, base = locate(config_file)
     planned = scenario_steps(None, args.duration, args.rate)
-    devices = make_devices([*(app.sensor for app in APPLICATIONS), "float"], args.devices,
-                           seed=args.seed, steps=planned, fault_every=args.fault_every)
-    broker = start_broker(kind=args.broker)
-    stack.callback(broker.stop)
-    config = load(config_file)
-    bound, missing = bindings(base / config.inference.models_dir, args.models)
-    config = demo_config(config, broker, bound)
-    service = Service(config, base)
-    service.start()
-    stack.callback(service.stop)
-    print(f"demo: broker {broker.kind} on port {broker.port}; service with models "
-          f"{', '.join(service.models.models)}"
-          + (f" (not found, run `make models`: {', '.join(missing)})" if missing else ""),
-          flush=True)
-    prefix = config.message_bus.base_topic_prefix
-    simulator = Simulator(devices, record=True)
-    results = Results(simulator.sent)
-    subscriber = subscribe(broker.host, broker.port, f"{prefix}/events/device/{SERVICE_KEY}/#",
-                           results.add)
-    stack.callback(subscriber.loop_stop)
-    stack.callback(subscriber.disconnect)
-    publisher = Publisher(broker.host, broker.port)
-    publisher.connect()
-    stack.callback(publisher.close)
-    probe(publisher, results, prefix)
+    devices = make_devices(SENSORS, args.devices, seed=args.seed, steps=planned,
+                           fault_every=args.fault_every)
+    with ExitStack() as stack:
+        broker = start_broker(kind=args.broker)
+        stack.callback(broker.stop)
+        config = load(config_file)
+        bound, missing = bindings(base / config.inference.models_dir, args.models)
+        service = Service(demo_config(config, broker, bound), base)
+        service.start()
+        stack.callback(service.stop)
+        print(f"demo: broker {broker.kind} on port {broker.port}; service with models "
+              f"{', '.join(service.models.models)}"
+              + (f" (not found, run `make models`: {', '.join(missing)})" if missing else ""))
+        prefix = config.message_bus.base_topic_prefix
+        simulator = Simulator(devices, record=True)
+        results = Results(simulator.sent)
+        subscriber = subscribe(broker.host, broker.port, f"{prefix}/events/device/{SERVICE_KEY}/#",
+                               results.add)
+        stack.callback(subscriber.loop_stop)
+        stack.callback(subscriber.disconnect)
+        publisher = Publisher(broker.host, broker.port)
+        publisher.connect()
+        stack.callback(publisher.close)
+        probe(publisher, results, prefix)
 
-    names = {base_model(name): name for name in service.models.models}
-    view = View(simulator, results, {base_model(name): model.manifest
-                                     for name, model in service.models.models.items()})
-    print(f"demo: {len(devices)} devices at {args.rate:g} events/s each for {args.duration:g}s "
-          f"({planned or 'as many'} steps, seed {args.seed}); Ctrl-C stops", flush=True)
-    taken: list[int] = []
-    thread = threading.Thread(target=lambda: taken.append(run(
-        simulator, publisher.publish, rate=args.rate, steps=planned, duration=args.duration,
-        stop=stop)), name="simulator", daemon=True)
-    started = time.monotonic()
-    thread.start()
-    next_status = started + args.interval
-    while thread.is_alive():
-        thread.join(0.2)
+        view = View(simulator, results, {base_model(name): model.manifest
+                                         for name, model in service.models.models.items()})
+        print(f"demo: {len(devices)} devices at {args.rate:g} events/s each for {args.duration:g}s "
+              f"({planned or 'as many'} steps, seed {args.seed}); Ctrl-C stops")
+        thread = threading.Thread(target=run, args=(simulator, publisher.publish), kwargs={
+            "rate": args.rate, "steps": planned, "duration": args.duration, "stop": stop},
+            name="simulator", daemon=True)
+        thread.start()
+        view.follow(thread, args.interval)
+        drain = 3.0 if stop.is_set() else DRAIN_SECONDS
+        publisher.wait(drain)
+        owed = expected_results(devices, simulator.step, service.models.bound)
+        owed += len(results.unmatched)  # the probes'
+        if not results.wait(lambda: results.count >= owed, drain):
+            print(f"demo: {owed - results.count} inferences still outstanding at the end")
         view.events()
-        if thread.is_alive() and time.monotonic() >= next_status:
-            view.status()
-            next_status += args.interval
-    interrupted = stop.is_set()
-    publisher.wait(3.0 if interrupted else DRAIN_SECONDS)
-    steps = taken[0] if taken else simulator.step
-    owed = expected_results(devices, steps, service.models.bound) + len(results.unmatched)
-    if not results.wait(lambda: results.count >= owed, 3.0 if interrupted else DRAIN_SECONDS):
-        print(f"demo: {owed - results.count} inferences still outstanding at the end", flush=True)
-    view.events()
-    view.status()
-    seconds = time.monotonic() - started
-    for line in summary(view, names, steps, seconds):
-        print(line, flush=True)
-    args.output.mkdir(parents=True, exist_ok=True)
-    for app in APPLICATIONS:
-        if app.model in names:
-            path = args.output / f"{app.model}.png"
-            plot_application(app, names[app.model], view.devices_of(app), simulator, results,
-                             threshold(view.manifests[app.model], app.flag), path)
-            print(f"plot: {path}", flush=True)
+        view.status()
+        for line in summary(view):
+            print(line)
+        _plot(view, args.output)
     return 0
+
+
+def _plot(view: View, folder: Path) -> None:
+    from .plots import plot_application  # matplotlib: only the demo draws
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for app in APPLICATIONS:
+        if app.model in view.manifests:
+            manifest = view.manifests[app.model]
+            path = folder / f"{app.model}.png"
+            plot_application(app, manifest.name, view.devices_of(app), view.simulator.samples,
+                             view.results, threshold(manifest, app.flag), path)
+            print(f"plot: {path}")

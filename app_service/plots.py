@@ -1,34 +1,35 @@
 """One PNG per application: each device's signal with its true faults, and under it the model's
-score, threshold and raised alarms (for the forecaster: forecast against actual). matplotlib is
-the `demo` extra, drawn with the Agg backend so no display is needed."""
+score, threshold and raised alarms (for the forecaster: forecast against actual).
+
+matplotlib is the `demo` extra: the demo imports this module only when it draws. A bare Figure
+renders with Agg, so no display (and no pyplot state) is involved.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from .scoring import Application, Results
-from .simulator import Device, Simulator
+from .simulator import Device
 
 MAX_DEVICES = 4  # more rows than this are unreadable on one page
 LEFT_AXIS = {"vitals": 2}  # resources on the left axis (heart rate and SpO2 share a scale)
 
 
-def plot_application(app: Application, model: str, devices: list[Device], simulator: Simulator,
-                     results: Results, threshold: float | None, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_application(app: Application, model: str, devices: list[Device],
+                     samples: dict[str, list[tuple[float, ...]]], results: Results,
+                     threshold: float | None, path: Path) -> None:
     devices = devices[:MAX_DEVICES]
     rows = 2 if app.score else 1
-    fig, axes = plt.subplots(len(devices) * rows, 1, sharex=True, squeeze=False,
-                             figsize=(11, 2.4 * rows * len(devices)))
+    fig = Figure(figsize=(11, 2.4 * rows * len(devices)))
+    axes = fig.subplots(len(devices) * rows, 1, sharex=True, squeeze=False)
     for i, device in enumerate(devices):
         hours = device.signal.step_seconds / 3600
-        values = np.array([sample.values for sample in simulator.samples[device.name]])
+        values = np.array(samples[device.name]).reshape(-1, len(device.signal.resources))
         top = axes[i * rows, 0]
         _signal(top, app, device, values, results, hours)
         top.set_title(f"{app.title}: {model} on {device.name}", fontsize=10, loc="left")
@@ -43,10 +44,9 @@ def plot_application(app: Application, model: str, devices: list[Device], simula
     axes[-1, 0].set_xlabel("simulated time (hours)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
-def _signal(ax, app: Application, device: Device, values: np.ndarray, results: Results,
+def _signal(ax: Axes, app: Application, device: Device, values: np.ndarray, results: Results,
             hours: float) -> None:
     resources = device.signal.resources
     units = device.sensor.units
@@ -71,7 +71,7 @@ def _signal(ax, app: Application, device: Device, values: np.ndarray, results: R
     right.legend(loc="upper right", fontsize=7, ncols=3)
 
 
-def _score(ax, app: Application, device: Device, results: Results, threshold: float | None,
+def _score(ax: Axes, app: Application, device: Device, results: Results, threshold: float | None,
            hours: float) -> None:
     scores = results.series(app.model, device.name, app.score)
     flags = results.series(app.model, device.name, app.flag)

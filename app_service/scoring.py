@@ -7,10 +7,12 @@ from __future__ import annotations
 import statistics
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .codec import DecodeError, decode_event
 from .readings import ReadingError, parse_value
+from .simulator import Device
 from .synthetic import Interval
 
 
@@ -23,22 +25,26 @@ class Application:
     title: str
     score: str = ""  # output holding the anomaly/risk score
     flag: str = ""  # Bool output raised on an anomaly/alert
-    flag_word: str = ""  # what a raised flag is called in the terminal view
     forecast: str = ""  # output holding the forecast of `target` at the next step
     target: str = ""
     tolerance: int = 0  # steps after a fault's end in which an alarm still counts as a detection
     fault: str = "fault"  # what an injected fault is, in words
+
+    @property
+    def flag_word(self) -> str:
+        """What a raised flag is called in the terminal view: ANOMALY, ALERT."""
+        return self.flag.upper()
 
 
 APPLICATIONS = (
     # The pump's bearing stays hot for a few steps after a fault, and the model's 32-step window
     # still holds fault samples for 31 steps after it.
     Application("pump", "pump_anomaly", "Pump predictive maintenance", score="AnomalyScore",
-                flag="Anomaly", flag_word="ANOMALY", tolerance=32 + 20, fault="bearing fault"),
+                flag="Anomaly", tolerance=32 + 20, fault="bearing fault"),
     Application("traffic", "traffic_forecast", "Traffic flow forecast",
                 forecast="ForecastVehicleCount", target="VehicleCount", fault="lane-blocking incident"),
     Application("vitals", "vitals_risk", "Patient deterioration risk", score="RiskScore",
-                flag="Alert", flag_word="ALERT", tolerance=12 + 8, fault="deterioration"),
+                flag="Alert", tolerance=12 + 8, fault="deterioration"),
 )
 
 
@@ -50,7 +56,8 @@ class Results:
     """Result events collected from the MessageBus: model -> device -> step -> {output: value}.
 
     `sent` maps the simulator's event ids to (device, step); a result names its source event in
-    the `sourceEventId` tag. Results for other events are counted in `unmatched`.
+    the `sourceEventId` tag. Results for other events are counted in `unmatched`, messages
+    that are no result event in `undecodable`.
     """
 
     def __init__(self, sent: dict[str, tuple[str, int]]) -> None:
@@ -82,7 +89,7 @@ class Results:
                 self.values[base_model(event.source_name)][device][step] = values
             self.changed.notify_all()
 
-    def wait(self, done, timeout: float) -> bool:
+    def wait(self, done: Callable[[], object], timeout: float) -> bool:
         """Wait until done() holds (checked on every result) or `timeout` seconds pass."""
         with self.changed:
             return self.changed.wait_for(done, timeout)
@@ -100,7 +107,6 @@ class Detection:
 
     faults: int = 0
     detected: int = 0
-    alarms: int = 0
     false_alarms: int = 0
     steps: int = 0  # device-steps with a result
     delays: list[int] = field(default_factory=list)
@@ -138,10 +144,18 @@ class Detection:
                 self.detected += 1
                 self.delays.append(first_alarm - start)
         for episode in alarm_episodes(alarmed):
-            self.alarms += 1
             if not any(episode[0] < high and episode[1] > low for low, high in zones):
                 self.false_alarms += 1
                 self.false.append((device, episode))
+
+
+def detection(app: Application, devices: list[Device], results: Results) -> Detection:
+    """How well `app`'s model found the faults injected into `devices`."""
+    found = Detection()
+    for device in devices:
+        found.add(device.name, results.series(app.model, device.name, app.flag), device.faults,
+                  app.tolerance)
+    return found
 
 
 def alarm_episodes(alarmed: list[int]) -> list[Interval]:
@@ -176,3 +190,14 @@ class Forecasts:
     @property
     def naive_mae(self) -> float:
         return statistics.fmean(self.naive_errors) if self.naive_errors else float("nan")
+
+
+def forecast_errors(app: Application, devices: list[Device],
+                    samples: dict[str, list[tuple[float, ...]]], results: Results) -> Forecasts:
+    """`app`'s forecasts for `devices` against what the simulator sent next (`samples`)."""
+    forecasts = Forecasts()
+    for device in devices:
+        column = device.sensor.signal.resources.index(app.target)
+        actual = [values[column] for values in samples[device.name]]
+        forecasts.add(results.series(app.model, device.name, app.forecast), actual)
+    return forecasts

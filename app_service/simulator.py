@@ -12,23 +12,20 @@ import argparse
 import json
 import logging
 import math
-import os
 import signal
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
-import msgspec
 import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from .codec import encode_event_envelope
-from .config import Config, ConfigError, apply_env_overrides, from_dict, load
+from .config import Config, ConfigError, build, load
 from .dtos import Event, Reading
 from .readings import format_float
 from .synthetic import Interval, PumpSignal, Signal, TrafficSignal, VitalsSignal, fault_schedule
@@ -96,24 +93,19 @@ APPLICATION_TYPES = ("pump", "traffic", "vitals")
 
 @dataclass
 class Device:
+    """One simulated device: its signal (which holds its faults) and the topic of its events."""
+
     sensor: SensorType
     name: str
     signal: Signal
-    faults: list[Interval]
     topic: str
+
+    @property
+    def faults(self) -> list[Interval]:
+        return self.signal.faults
 
     def fault_at(self, step: int) -> Interval | None:
         return next(((start, end) for start, end in self.faults if start <= step < end), None)
-
-
-@dataclass
-class Sample:
-    """What the simulator sent: `values` in the signal's resource order."""
-
-    device: str
-    step: int
-    values: tuple[float, ...]
-    fault: bool
 
 
 def _seed(*parts: int) -> int:
@@ -132,25 +124,29 @@ def make_devices(types: Iterable[str], count: int, *, seed: int, steps: int | No
     for key in types:
         sensor = SENSORS[key]
         kind = list(SENSORS).index(key)
-        every = sensor.fault_every if fault_every is None or not sensor.fault_every else fault_every
+        every = sensor.fault_every
+        if every and fault_every is not None:  # the option sets how often, not which types fault
+            every = fault_every
         if every and every <= sensor.fault_length[1]:
             raise ValueError(f"{key} faults last up to {sensor.fault_length[1]} steps: one every "
                              f"{every} steps leaves no room between them")
+        slots = max(0, horizon - sensor.warmup) // every if every else 0
         for i, name in enumerate(sensor.device_names(count)):
-            faults = []
-            if every:
-                slots = max(0, horizon - sensor.warmup) // every
-                faults = fault_schedule(_seed(seed, kind, i, 1), horizon, slots, sensor.fault_length,
-                                        warmup=sensor.warmup)
-            source = sensor.signal(_seed(seed, kind, i), faults, start_hour=START_HOUR)
+            faults = fault_schedule(_seed(seed, kind, i, 1), horizon, slots, sensor.fault_length,
+                                    warmup=sensor.warmup)
+            readings = sensor.signal(_seed(seed, kind, i), faults, start_hour=START_HOUR)
             topic = event_topic(prefix, sensor.profile, name, sensor.source,
                                 service=sensor.device_service)
-            devices.append(Device(sensor, name, source, faults, topic))
+            devices.append(Device(sensor, name, readings, topic))
     return devices
 
 
 class Simulator:
-    """Steps every device in lock-step and builds the events a device service would publish."""
+    """Steps every device in lock-step and builds the events a device service would publish.
+
+    With `record`, it keeps what it sent, to score the results by: `samples[device]`, each
+    step's values in the signal's resource order, and `sent`, event id -> (device, step).
+    """
 
     def __init__(self, devices: list[Device], *, record: bool = False,
                  start_ns: int | None = None) -> None:
@@ -158,27 +154,28 @@ class Simulator:
         self.start_ns = time.time_ns() if start_ns is None else start_ns
         self.step = 0
         self.record = record
-        self.samples: dict[str, list[Sample]] = {device.name: [] for device in devices}
-        self.sent: dict[str, tuple[str, int]] = {}  # event id -> (device, step), when recording
+        self.samples: dict[str, list[tuple[float, ...]]] = {device.name: [] for device in devices}
+        self.sent: dict[str, tuple[str, int]] = {}
 
-    def origin(self, device: Device, step: int) -> int:
+    def _origin(self, device: Device, step: int) -> int:
         return self.start_ns + round(step * device.signal.step_seconds * 1e9)
 
-    def tick(self) -> Iterator[tuple[Device, bytes]]:
-        """Every device's event for the next step, as (device, MessageBus payload)."""
+    def tick(self) -> list[tuple[Device, Event]]:
+        """Every device's event for the next step."""
         step = self.step
         self.step += 1
+        events = []
         for device in self.devices:
-            values, fault = device.signal.step()
-            event = self.event(device, step, values)
+            values, _fault = device.signal.step()
+            event = self._event(device, step, values)
             if self.record:
-                self.samples[device.name].append(
-                    Sample(device.name, step, tuple(values.values()), fault))
+                self.samples[device.name].append(tuple(values.values()))
                 self.sent[event.id] = (device.name, step)
-            yield device, encode_event_envelope(event)
+            events.append((device, event))
+        return events
 
-    def event(self, device: Device, step: int, values: dict[str, float]) -> Event:
-        sensor, origin = device.sensor, self.origin(device, step)
+    def _event(self, device: Device, step: int, values: dict[str, float]) -> Event:
+        sensor, origin = device.sensor, self._origin(device, step)
         readings = [
             Reading(id=str(uuid.uuid4()), origin=origin, device_name=device.name,
                     resource_name=resource, profile_name=sensor.profile, value_type="Float32",
@@ -194,19 +191,18 @@ class Simulator:
             for start, end in device.faults:
                 yield {"device": device.name, "profile": device.sensor.profile,
                        "source": device.sensor.source, "start": start, "end": end,
-                       "startOrigin": self.origin(device, start),
-                       "endOrigin": self.origin(device, end)}
+                       "startOrigin": self._origin(device, start),
+                       "endOrigin": self._origin(device, end)}
 
-    def write_truth(self, out: IO[str]) -> None:
-        for fault in self.truth():
-            out.write(json.dumps(fault) + "\n")
-
-
-Publish = Callable[[str, bytes], None]
+    def write_truth(self, path: Path) -> None:
+        """The ground truth as JSON lines."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(fault) + "\n" for fault in self.truth()))
 
 
-def run(simulator: Simulator, publish: Publish, *, rate: float, steps: int | None = None,
-        duration: float | None = None, stop: threading.Event | None = None,
+def run(simulator: Simulator, publish: Callable[[str, bytes], None], *, rate: float,
+        steps: int | None = None, duration: float | None = None,
+        stop: threading.Event | None = None,
         on_step: Callable[[int], None] = lambda _step: None) -> int:
     """Publish `rate` events per second per device (0: as fast as possible) until `steps` steps,
     `duration` seconds or `stop`; returns the number of steps taken."""
@@ -217,8 +213,8 @@ def run(simulator: Simulator, publish: Publish, *, rate: float, steps: int | Non
         if stop.is_set() or (duration is not None and time.monotonic() - started >= duration):
             break
         on_step(simulator.step)
-        for device, payload in simulator.tick():
-            publish(device.topic, payload)
+        for device, event in simulator.tick():
+            publish(device.topic, encode_event_envelope(event))
         taken += 1
         if rate > 0:
             delay = started + taken / rate - time.monotonic()
@@ -227,23 +223,18 @@ def run(simulator: Simulator, publish: Publish, *, rate: float, steps: int | Non
     return taken
 
 
-@dataclass
 class Publisher:
-    """A MessageBus client for publishing (paho-mqtt); `wait()` returns once the broker has
-    every QoS > 0 message published so far."""
+    """A MessageBus client for publishing (paho-mqtt)."""
 
-    host: str
-    port: int
-    qos: int = 1
-    client_id: str = field(default_factory=lambda: f"device-simulator-{uuid.uuid4().hex[:8]}")
-    credentials: dict[str, str] | None = None
-
-    def __post_init__(self) -> None:
-        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id)
+    def __init__(self, host: str, port: int, *, qos: int = 1,
+                 credentials: dict[str, str] | None = None) -> None:
+        self.host, self.port, self.qos = host, port, qos
+        self.client = paho.Client(CallbackAPIVersion.VERSION2,
+                                  client_id=f"device-simulator-{uuid.uuid4().hex[:8]}")
+        # paho's default window of 20 unacknowledged messages throttles --rate 0 to the round trip.
         self.client.max_inflight_messages_set(1000)
-        if self.credentials:
-            self.client.username_pw_set(self.credentials.get("username"),
-                                        self.credentials.get("password"))
+        if credentials:
+            self.client.username_pw_set(credentials.get("username"), credentials.get("password"))
         self._last: paho.MQTTMessageInfo | None = None
 
     def connect(self, timeout: float = 10) -> None:
@@ -264,18 +255,13 @@ class Publisher:
         self._last = self.client.publish(topic, payload, qos=self.qos)
 
     def wait(self, timeout: float = 30) -> None:
+        """Return once the broker has taken every message published so far (QoS > 0)."""
         if self._last is not None and self.qos:
             self._last.wait_for_publish(timeout)
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def write_truth_file(simulator: Simulator, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as out:
-        simulator.write_truth(out)
 
 
 def fault_starts(devices: list[Device]) -> dict[int, list[tuple[Device, Interval]]]:
@@ -342,11 +328,7 @@ def scenario_steps(steps: int | None, duration: float | None, rate: float) -> in
 def service_config(path: Path) -> Config:
     """The service's configuration file when there is one, else its defaults; with the EdgeX
     environment overrides (MESSAGEBUS_HOST, ...) either way."""
-    if path.is_file():
-        return load(path)
-    data = msgspec.to_builtins(Config())
-    apply_env_overrides(data, os.environ)
-    return from_dict(data, source="environment")
+    return load(path) if path.is_file() else build({}, source="environment")
 
 
 def simulate(args: argparse.Namespace, config_file: Path) -> int:
@@ -368,7 +350,7 @@ def simulate(args: argparse.Namespace, config_file: Path) -> int:
         return 2
     simulator = Simulator(devices)
     if args.truth:
-        write_truth_file(simulator, args.truth)
+        simulator.write_truth(args.truth)
     publisher = Publisher(host, port, qos=bus.optional.qos, credentials=credentials)
     try:
         publisher.connect()

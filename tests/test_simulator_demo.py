@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from app_service.demo import forecast_errors, probe, score, subscribe
+from app_service.demo import probe, subscribe
 from app_service.manifest import load_manifest
-from app_service.scoring import APPLICATIONS, Results
+from app_service.scoring import APPLICATIONS, Results, detection, forecast_errors
 from app_service.simulator import (
     APPLICATION_TYPES,
     SENSORS,
@@ -48,7 +48,7 @@ def sensor_profile(name: str) -> dict:
     return yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text())
 
 
-def test_simulate_publishes_edgex_events_as_a_device_service(peer, broker, tmp_path):
+def test_simulate_publishes_edgex_events_as_a_device_service(peer, broker, tmp_path) -> None:
     listener = peer("edgex/events/device/#")
     truth = tmp_path / "truth.jsonl"
     steps, devices = 200, 2
@@ -98,13 +98,12 @@ def test_simulate_publishes_edgex_events_as_a_device_service(peer, broker, tmp_p
         assert fault["startOrigin"] < fault["endOrigin"]
 
 
-def test_a_seed_gives_the_same_scenario_at_any_speed():
+def test_a_seed_gives_the_same_scenario_at_any_speed() -> None:
     def scenario(seed: int) -> tuple[list, list]:
         simulator = Simulator(make_devices(APPLICATION_TYPES, 2, seed=seed, steps=400),
                               record=True, start_ns=0)
         run(simulator, lambda _topic, _payload: None, rate=0, steps=400)
-        return list(simulator.truth()), [s.values for samples in simulator.samples.values()
-                                         for s in samples]
+        return list(simulator.truth()), list(simulator.samples.values())
 
     assert scenario(3) == scenario(3)
     assert scenario(3)[1] != scenario(4)[1]
@@ -122,7 +121,7 @@ def write_config(folder: Path, models: dict[str, str]) -> None:
     (folder / "configuration.yaml").write_text(yaml.safe_dump(config))
 
 
-def test_injected_faults_are_detected_end_to_end(service, broker, tmp_path):
+def test_injected_faults_are_detected_end_to_end(service, broker, tmp_path) -> None:
     """Simulator -> mosquitto -> the service process (float models) -> mosquitto -> scoring."""
     write_config(tmp_path, {"linear_regression": "float",
                             **{app.model: app.sensor for app in APPLICATIONS}})
@@ -148,12 +147,12 @@ def test_injected_faults_are_detected_end_to_end(service, broker, tmp_path):
     for app in APPLICATIONS:
         mine = [d for d in devices if d.sensor.key == app.sensor]
         if app.flag:
-            found = score(app, mine, results)
+            found = detection(app, mine, results)
             assert found.faults == sum(len(d.faults) for d in mine) >= 12
             assert found.recall >= MIN_RECALL, (app.model, found)
             assert found.false_alarms_per_1000_steps <= MAX_FALSE_ALARMS_PER_1000_STEPS, found
         if app.forecast:
-            forecasts = forecast_errors(app, mine, simulator, results)
+            forecasts = forecast_errors(app, mine, simulator.samples, results)
             assert len(forecasts.errors) == DEVICES * (STEPS - 12)
             assert forecasts.mae < forecasts.naive_mae, "better than repeating the last count"
 
@@ -172,7 +171,7 @@ def path_without_mosquitto() -> str:
                            if folder and not (Path(folder) / "mosquitto").exists())
 
 
-def test_demo_without_mosquitto_detects_faults_and_draws_plots(tmp_path):
+def test_demo_without_mosquitto_detects_faults_and_draws_plots(tmp_path) -> None:
     """`make demo` on a machine without mosquitto: the in-process amqtt broker. mosquitto may sit
     in /usr/sbin here, which start_broker also looks in, so APP_TFLITE_BROKER forces amqtt."""
     env = {**os.environ, "PATH": path_without_mosquitto(), "APP_TFLITE_BROKER": "amqtt",
