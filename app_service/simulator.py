@@ -350,7 +350,11 @@ def simulate(args: argparse.Namespace, config_file: Path) -> int:
         return 2
     simulator = Simulator(devices)
     if args.truth:
-        simulator.write_truth(args.truth)
+        try:
+            simulator.write_truth(args.truth)
+        except OSError as exc:
+            log.error("cannot write --truth %s: %s", args.truth, exc.strerror)
+            return 1
     publisher = Publisher(host, port, qos=bus.optional.qos, credentials=credentials)
     try:
         publisher.connect()

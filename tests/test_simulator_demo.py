@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from app_service.demo import probe, subscribe
@@ -96,6 +97,22 @@ def test_simulate_publishes_edgex_events_as_a_device_service(peer, broker, tmp_p
     for fault in faults:
         assert warmup[fault["profile"]] <= fault["start"] < fault["end"]
         assert fault["startOrigin"] < fault["endOrigin"]
+
+
+@pytest.mark.parametrize(("args", "env", "code", "message"), [
+    (["--fault-every", "5"], {}, 2, "change --fault-every"),
+    (["--truth", "/proc/no/such/folder/truth.jsonl"], {}, 1, "cannot write --truth"),
+    ([], {"MESSAGEBUS_AUTHMODE": "usernamepassword", "MESSAGEBUS_SECRETNAME": "no-such-secret"},
+     1, "no secret with SecretName 'no-such-secret'"),
+])
+def test_simulate_names_what_to_fix(args, env, code, message) -> None:
+    """Bad options or settings end the simulator with a message, before it needs a broker."""
+    done = subprocess.run([sys.executable, "-m", "app_service", "simulate", "--steps", "10", *args],
+                          cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == code, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_a_seed_gives_the_same_scenario_at_any_speed() -> None:
