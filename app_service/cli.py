@@ -73,12 +73,13 @@ def run_service(args: argparse.Namespace) -> int:
         configure(config.writable.log_level)
         service = Service(config)
         deployment = Deployment(service, register=args.registry)
+        service.start()
     except (ConfigError, ManifestError, ModelLoadError, RuntimeUnavailable, InputError) as exc:
         configure("INFO")
         log.error("cannot start: %s", exc)
         return 1
     deployment.start()
-    service.run()
+    service.run_until_signalled()
     deployment.stop()
     return 0
 

@@ -236,9 +236,15 @@ def validate(config: Config) -> None:
     for key in ("QueueSize", "NumThreads", "MaxMessageSize"):
         if values["Inference"][key] < 1:
             raise ConfigError(f"Inference.{key}: must be at least 1")
+    # Every duration is checked here, so a typo stops the start rather than the first use.
     for key, value in (("Writable.Telemetry.Interval", config.writable.telemetry.interval),
                        ("MessageBus.Optional.ConnectTimeout",
-                        config.message_bus.optional.connect_timeout)):
+                        config.message_bus.optional.connect_timeout),
+                       ("Service.RequestTimeout", config.service.request_timeout),
+                       ("Service.HealthCheckInterval", config.service.health_check_interval),
+                       *((f"Actuations[{i}] ({rule.name}).{key}", value)
+                         for i, rule in enumerate(config.actuations)
+                         for key, value in (("Cooldown", rule.cooldown), ("Timeout", rule.timeout)))):
         duration(value, key=key)
     if config.writable.store_and_forward.enabled:
         raise ConfigError("Writable.StoreAndForward.Enabled: store and forward is not supported; "

@@ -283,7 +283,7 @@ async def trigger(request: Request, state: State) -> TriggerResponse:
      "of the .tflite file), tensors, bindings and counters.")
 async def models(state: State) -> ModelsResponse:
     service: Service = state.service
-    return ModelsResponse(backends=available_backends(),
+    return ModelsResponse(backends=list(available_backends()),
                           models=[_model_info(service, m) for m in service.models.models.values()])
 
 

@@ -84,11 +84,10 @@ class Service:
         self.bus.stop()
         log.info("%s stopped", SERVICE_KEY)
 
-    def run(self) -> None:
-        """Run until SIGTERM or SIGINT."""
+    def run_until_signalled(self) -> None:
+        """After start(): serve until SIGTERM or SIGINT (or a lost bus), then stop."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
-        self.start()
         self.stopping.wait()
         self.stop()
 

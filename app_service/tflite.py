@@ -7,6 +7,7 @@ int8/uint8 models are quantized on the way in and dequantized on the way out her
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 from dataclasses import dataclass
@@ -43,7 +44,9 @@ def interpreter_class(runtime: str = "auto") -> tuple[str, Any]:
     )
 
 
-def available_backends() -> list[str]:
+@functools.cache
+def available_backends() -> tuple[str, ...]:
+    """The installed runtimes (looked for once: installing one needs a restart anyway)."""
     found = []
     for name in BACKENDS:
         try:
@@ -51,7 +54,7 @@ def available_backends() -> list[str]:
         except RuntimeUnavailable:
             continue
         found.append(name)
-    return found
+    return tuple(found)
 
 
 @dataclass(frozen=True)

@@ -226,8 +226,9 @@ def test_a_taken_port_stops_the_start_with_a_clear_error(service):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         running = service(env={"SERVICE_HOST": "127.0.0.1", "SERVICE_PORT": str(port)}, wait=None)
-        assert running.process.wait(30) != 0
-    assert f"Service.Port: cannot listen on 127.0.0.1:{port}" in running.log
+        assert running.process.wait(30) == 1
+    assert f"cannot start: Service.Port: cannot listen on 127.0.0.1:{port}" in running.log
+    assert "Traceback" not in running.log
 
 
 def test_a_bad_request_timeout_stops_the_start_before_any_request(service):

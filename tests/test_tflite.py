@@ -23,7 +23,7 @@ MODELS = REPO / "models"
 
 
 def test_auto_prefers_litert(both_runtimes: tuple[str, ...]):
-    assert available_backends() == list(both_runtimes)
+    assert available_backends() == both_runtimes
     assert interpreter_class("auto")[0] == "ai_edge_litert"
 
 
