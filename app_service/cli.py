@@ -73,6 +73,7 @@ def run_service(args: argparse.Namespace) -> int:
         configure(config.writable.log_level)
         service = Service(config)
         deployment = Deployment(service, register=args.registry)
+        service.before_disconnect.append(deployment.stop)
         service.start()
     except (ConfigError, ManifestError, ModelLoadError, RuntimeUnavailable, InputError) as exc:
         configure("INFO")
@@ -80,7 +81,6 @@ def run_service(args: argparse.Namespace) -> int:
         return 1
     deployment.start()
     service.run_until_signalled()
-    deployment.stop()
     return 0
 
 

@@ -41,6 +41,7 @@ class Deployment:
             part.start()
 
     def stop(self) -> None:
-        """After the service stopped: send what is queued, then deregister last."""
+        """Once inference has stopped, while the bus is still up: send what is queued (exports,
+        actuations), then deregister last."""
         for part in reversed(self.parts):
             part.stop()

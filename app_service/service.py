@@ -62,6 +62,8 @@ class Service:
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         # Called on the worker with each result event (deployment.py: core-data, actuation...).
         self.result_listeners: list[Callable[[Event], None]] = []
+        # Called once the last results are out but the bus is still up (actuations over it).
+        self.before_disconnect: list[Callable[[], None]] = []
         self.rest = RestServer(self)
         self.telemetry = TelemetryReporter(self)
 
@@ -81,6 +83,8 @@ class Service:
         self.bus.client.unsubscribe(self.bus.topics)
         self.queue.put(_STOP)
         self._worker.join(timeout=10)
+        for drain in self.before_disconnect:
+            drain()
         self.bus.stop()
         log.info("%s stopped", SERVICE_KEY)
 
