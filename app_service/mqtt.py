@@ -74,6 +74,10 @@ class MessageBus:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def unsubscribe(self) -> None:
+        """Take no more messages (at shutdown, before the queued ones are finished)."""
+        self.client.unsubscribe(self.topics)
+
     def publish(self, topic: str, payload: bytes) -> paho.MQTTMessageInfo:
         return self.client.publish(topic, payload, qos=self.qos,
                                    retain=self.config.optional.retained)

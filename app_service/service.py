@@ -59,6 +59,7 @@ class Service:
         self._unacked: deque[tuple[paho.MQTTMessage, list[paho.MQTTMessageInfo]]] = deque()
         self._ack_lock = threading.Lock()
         self._sent: list[paho.MQTTMessageInfo] = []
+        self._topics: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
         # Called on the worker with each result event (deployment.py: core-data, actuation...).
         self.result_listeners: list[Callable[[Event], None]] = []
@@ -80,7 +81,7 @@ class Service:
         self.stopping.set()
         self.rest.stop()
         self.telemetry.stop()
-        self.bus.client.unsubscribe(self.bus.topics)
+        self.bus.unsubscribe()
         self.queue.put(_STOP)
         self._worker.join(timeout=10)
         for drain in self.before_disconnect:
@@ -129,6 +130,24 @@ class Service:
         while self._unacked and time.monotonic() < deadline:
             time.sleep(0.01)
             self._ack_delivered()
+
+    def _result_topics(self, profile: str, device: str, source: str) -> tuple[str, ...]:
+        """The device-service events topic that core-data stores from (unless Export is rest:
+        core-data then gets results by REST, from a result listener), and Trigger.PublishTopic.
+        Kept per (profile, device, source): building them is a good part of publishing."""
+        key = (profile, device, source)
+        topics = self._topics.get(key)
+        if topics is None:
+            if len(self._topics) > 100_000:
+                self._topics.clear()
+            names = []
+            if self.config.inference.export != "rest":
+                names.append(event_topic(self.prefix, profile, device, source,
+                                         escape=self.config.service.enable_name_field_escape))
+            if self.config.trigger.publish_topic:
+                names.append(join(self.prefix, self.config.trigger.publish_topic))
+            topics = self._topics[key] = tuple(names)
+        return topics
 
     def _ack_delivered(self, just_published: int | None = None) -> None:
         """Acknowledge, in order, the inbound messages whose results the broker has taken.
@@ -185,14 +204,8 @@ class Service:
         return results
 
     def publish(self, result: Event) -> None:
-        escape = self.config.service.enable_name_field_escape
         payload = encode_event_envelope(result, base64_payload=self.base64_payload)
-        # Export "rest": core-data gets the result by REST (a result listener) instead.
-        topics = [event_topic(self.prefix, result.profile_name, result.device_name,
-                              result.source_name, escape=escape)
-                  ] if self.config.inference.export != "rest" else []
-        if self.config.trigger.publish_topic:
-            topics.append(join(self.prefix, self.config.trigger.publish_topic))
+        topics = self._result_topics(result.profile_name, result.device_name, result.source_name)
         for topic in topics:
             info = self.bus.publish(topic, payload)
             if info.rc == paho.MQTT_ERR_SUCCESS:
