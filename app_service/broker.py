@@ -30,19 +30,6 @@ def find_mosquitto() -> str | None:
         (path for path in MOSQUITTO_PATHS if Path(path).is_file()), None)
 
 
-def _wait_for_port(port: int, timeout: float, alive: Callable[[], bool] = lambda: True) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"the MQTT broker on port {port} exited while starting")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"no MQTT broker answered on port {port} within {timeout:.0f}s")
-
-
 @dataclass
 class Broker:
     port: int
@@ -80,9 +67,11 @@ def _start_mosquitto(binary: str, port: int, extra: str) -> Broker:
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
                     "max_queued_messages 100000\nmax_inflight_messages 1000\npersistence false\n"
                     f"{extra}\n")
+    log = Path(folder.name) / "mosquitto.log"
     # A session of its own: Ctrl-C in a terminal must stop the demo cleanly, not its broker.
-    process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, start_new_session=True)
+    with log.open("wb") as output:
+        process = subprocess.Popen([binary, "-c", str(conf)], stdout=output,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop() -> None:
         process.terminate()
@@ -93,11 +82,14 @@ def _start_mosquitto(binary: str, port: int, extra: str) -> Broker:
             process.wait()
         folder.cleanup()
 
-    try:
-        _wait_for_port(port, 10, alive=lambda: process.poll() is None)
-    except RuntimeError as exc:
-        stop()
-        raise RuntimeError(f"{exc}: {process.stderr.read().decode(errors='replace')}") from None
+    # Ready when it says so: a connect test would be fooled by another server on the port.
+    deadline = time.monotonic() + 10
+    while b" running" not in log.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            text = log.read_text(errors="replace").strip()
+            stop()
+            raise RuntimeError(f"mosquitto did not start on port {port}: {text}")
+        time.sleep(0.02)
     return Broker(port=port, kind="mosquitto", _stop=stop)
 
 
@@ -116,17 +108,24 @@ def _start_amqtt(port: int) -> Broker:
     loop = asyncio.new_event_loop()
     broker = AmqttBroker(config, loop=loop)
     started = threading.Event()
+    failure: list[BaseException] = []
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(broker.start())
-        started.set()
+        try:
+            loop.run_until_complete(broker.start())
+        except Exception as exc:  # e.g. the port is taken: report it from start_broker
+            failure.append(exc)
+            return
+        finally:
+            started.set()
         loop.run_forever()
 
     thread = threading.Thread(target=serve, name="amqtt-broker", daemon=True)
     thread.start()
-    if not started.wait(10):
-        raise RuntimeError(f"the embedded amqtt broker did not start on port {port}")
+    if not started.wait(10) or failure:
+        cause = f": {failure[0]}" if failure else ""
+        raise RuntimeError(f"the embedded amqtt broker did not start on port {port}{cause}")
 
     def stop() -> None:
         asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(10)

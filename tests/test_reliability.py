@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import uuid
 
 import pytest
@@ -85,3 +86,9 @@ def test_replicas_split_a_shared_subscription(service, peer):
         metrics = requests.get(f"http://127.0.0.1:{replica.rest_port}/metrics", timeout=5).text
         assert "app_tflite_pipeline_messages_processed_total 0.0" not in metrics
         assert replica.stop() == 0
+
+
+@pytest.mark.parametrize("kind", ["mosquitto", "amqtt"])
+def test_embedded_broker_on_a_taken_port_says_why(kind):
+    with socket.create_server(("127.0.0.1", 0)) as taken, pytest.raises(RuntimeError, match="port"):
+        start_broker(taken.getsockname()[1], kind=kind)
