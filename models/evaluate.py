@@ -187,12 +187,13 @@ def table(report: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def write_figures(path: Path, text: str) -> None:
-    """Put `text` between the model-figures markers of `path`, adding them if missing."""
-    block = f"{START}\n{text}\n{END}"
+def write_figures(path: Path, text: str, markers: tuple[str, str] = (START, END)) -> None:
+    """Put `text` between the (model-figures) markers of `path`, adding them if missing."""
+    start, end = markers
+    block = f"{start}\n{text}\n{end}"
     current = path.read_text() if path.exists() else ""
-    if START in current and END in current:
-        pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
+    if start in current and end in current:
+        pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
         path.write_text(pattern.sub(lambda _: block, current, count=1))
     else:
         path.write_text(current + ("\n" if current else "") + block + "\n")
@@ -213,9 +214,16 @@ def int8_losses(report: dict[str, dict]) -> list[str]:
     return losses
 
 
+def real_data() -> dict[str, dict]:
+    """Figures on real data sets, computed in .venv-train (they need training) by
+    evaluate_metro_traffic.py; carried into evaluation.json beside the shipped models'."""
+    return {"metroInterstateTraffic": json.loads((MODELS_DIR / "metro_traffic.json").read_text())}
+
+
 def main() -> None:
     report = evaluate()
-    (MODELS_DIR / "evaluation.json").write_text(json.dumps(report, indent=2) + "\n")
+    full = {**report, "realData": real_data()}
+    (MODELS_DIR / "evaluation.json").write_text(json.dumps(full, indent=2) + "\n")
     write_figures(README, table(report))
     for card in ("linear_regression", PUMP.name, TRAFFIC.name, VITALS.name):
         variants = {name: entry for name, entry in report.items() if name.startswith(card)}

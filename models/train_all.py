@@ -1,4 +1,5 @@
-"""Train every shipped model, each in its own process so none depends on another's state.
+"""Train every shipped model, each in its own process so none depends on another's state, and
+the traffic forecaster's architecture on real counts (evaluate_metro_traffic.py).
 
 Run with the training venv's Python (`make models` does, then evaluates in the runtime venv).
 """
@@ -12,6 +13,7 @@ SCRIPTS = (
     "train_pump_anomaly.py",
     "train_traffic_forecast.py",
     "train_vitals_risk.py",
+    "evaluate_metro_traffic.py",
 )
 
 
