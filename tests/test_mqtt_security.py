@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app_service.broker import find_mosquitto, start_broker
+from app_service.broker import Broker, find_mosquitto, start_broker
 
 from .mqtt_helpers import RESULTS, Peer, device_topic, envelope, float_event, payload_of, start_service
 
@@ -27,40 +27,42 @@ def readable() -> Iterator[Path]:
     shutil.rmtree(folder)
 
 
-def passwords(folder: Path, user: str, password: str) -> Path:
-    path = folder / "passwords"
+@pytest.fixture
+def password_broker(readable: Path) -> Iterator[Broker]:
+    """mosquitto that lets in only the user edgex with the password s3cret."""
+    path = readable / "passwords"
     path.touch()
-    subprocess.run(["mosquitto_passwd", "-b", str(path), user, password], check=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(path), "edgex", "s3cret"], check=True)
     path.chmod(0o644)
-    return path
+    with start_broker(kind="mosquitto",
+                      mosquitto_conf=f"allow_anonymous false\npassword_file {path}") as broker:
+        yield broker
 
 
-def test_username_and_password_from_insecure_secrets(tmp_path: Path, readable: Path):
-    conf = f"allow_anonymous false\npassword_file {passwords(readable, 'edgex', 's3cret')}"
-    with start_broker(kind="mosquitto", mosquitto_conf=conf) as broker:
-        env = {"MESSAGEBUS_AUTHMODE": "usernamepassword",
-               "WRITABLE_INSECURESECRETS_MQTT_SECRETDATA_USERNAME": "edgex",
-               "WRITABLE_INSECURESECRETS_MQTT_SECRETDATA_PASSWORD": "s3cret"}
-        service = start_service(broker.port, tmp_path, env=env)
-        try:
-            results = Peer(broker.port, RESULTS, username="edgex", password="s3cret")
-            Peer(broker.port, username="edgex", password="s3cret").publish(
-                FLOAT_TOPIC, envelope(float_event("1.5")))
-            (message,) = results.take(1)
-            assert payload_of(message)["event"]["sourceName"] == "linear_regression"
-        finally:
-            service.stop()
+def credentials(password: str) -> dict[str, str]:
+    return {"MESSAGEBUS_AUTHMODE": "usernamepassword",
+            "WRITABLE_INSECURESECRETS_MQTT_SECRETDATA_USERNAME": "edgex",
+            "WRITABLE_INSECURESECRETS_MQTT_SECRETDATA_PASSWORD": password}
 
 
-def test_wrong_password_is_reported(tmp_path: Path, readable: Path):
-    conf = f"allow_anonymous false\npassword_file {passwords(readable, 'edgex', 's3cret')}"
-    with start_broker(kind="mosquitto", mosquitto_conf=conf) as broker:
-        env = {"MESSAGEBUS_AUTHMODE": "usernamepassword",
-               "WRITABLE_INSECURESECRETS_MQTT_SECRETDATA_USERNAME": "edgex",
-               "WRITABLE_INSECURESECRETS_MQTT_SECRETDATA_PASSWORD": "wrong"}
-        service = start_service(broker.port, tmp_path, env=env, wait="refused the connection")
-        assert "Not authorized" in service.log or "not authorised" in service.log.lower()
+def test_username_and_password_from_insecure_secrets(tmp_path: Path, password_broker: Broker):
+    port = password_broker.port
+    service = start_service(port, tmp_path, env=credentials("s3cret"))
+    try:
+        results = Peer(port, RESULTS, username="edgex", password="s3cret")
+        Peer(port, username="edgex", password="s3cret").publish(
+            FLOAT_TOPIC, envelope(float_event("1.5")))
+        (message,) = results.take(1)
+        assert payload_of(message)["event"]["sourceName"] == "linear_regression"
+    finally:
         service.stop()
+
+
+def test_wrong_password_is_reported(tmp_path: Path, password_broker: Broker):
+    service = start_service(password_broker.port, tmp_path, env=credentials("wrong"),
+                            wait="refused the connection")
+    assert "not authori" in service.log.lower()
+    service.stop()
 
 
 def test_tls(tmp_path: Path, readable: Path):
