@@ -7,13 +7,13 @@ The values are read from the Prometheus metrics that /metrics serves, so both al
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from . import SERVICE_KEY
+from .background import Background
 from .codec import encode_envelope
 from .config import duration
 from .dtos import Metric
@@ -74,27 +74,25 @@ def _tags(tags: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": name, "value": tag} for name, tag in tags.items()]
 
 
-class TelemetryReporter:
+class TelemetryReporter(Background):
     """Publishes the metrics enabled in Writable.Telemetry.Metrics; Interval "0s" turns it off."""
 
     def __init__(self, service: Service) -> None:
+        super().__init__("telemetry")
         self.service = service
         self.interval = duration(service.config.writable.telemetry.interval,
                                  key="Writable.Telemetry.Interval")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
 
     def start(self) -> None:
         if self.interval:
-            self._thread.start()
+            super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+    def stop(self, timeout: float | None = 5) -> None:
+        if self.interval:
+            super().stop(timeout)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
             self.report()
 
     def report(self) -> None:
