@@ -24,15 +24,24 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
 
 
-def service_arguments(parser: argparse.ArgumentParser) -> None:
-    """EdgeX's standard service flags (and their EDGEX_* environment equivalents)."""
-    parser.add_argument("-cd", "--configDir", default=os.environ.get("EDGEX_CONFIG_DIR", "res"),
+def config_file_arguments(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    """Where the configuration file is. `suppress` (for subcommands, which take them too) keeps
+    a subcommand from resetting values given before it."""
+    def default(value: str) -> str:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument("-cd", "--configDir", default=default(os.environ.get("EDGEX_CONFIG_DIR", "res")),
                         help="folder holding the configuration file (default: res)")
     parser.add_argument("-cf", "--configFile",
-                        default=os.environ.get("EDGEX_CONFIG_FILE", "configuration.yaml"),
+                        default=default(os.environ.get("EDGEX_CONFIG_FILE", "configuration.yaml")),
                         help="configuration file name (default: configuration.yaml)")
-    parser.add_argument("-p", "--profile", default=os.environ.get("EDGEX_PROFILE", ""),
+    parser.add_argument("-p", "--profile", default=default(os.environ.get("EDGEX_PROFILE", "")),
                         help="configuration profile: reads CONFIGDIR/PROFILE/CONFIGFILE")
+
+
+def service_arguments(parser: argparse.ArgumentParser) -> None:
+    """EdgeX's standard service flags (and their EDGEX_* environment equivalents)."""
+    config_file_arguments(parser)
     parser.add_argument("-r", "--registry", action="store_true", default=_env_flag(
         "EDGEX_USE_REGISTRY"), help="register with the registry (core-keeper or Consul)")
     parser.add_argument("-cp", "--configProvider", nargs="?", const="keeper.http://localhost:59890",
@@ -50,11 +59,15 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog=SERVICE_KEY, description=__doc__)
     main.add_argument("--version", action="version", version=f"{SERVICE_KEY} {__version__}")
     service_arguments(main)
+    config_file = argparse.ArgumentParser(add_help=False)
+    config_file_arguments(config_file, suppress=True)
     commands = main.add_subparsers(dest="command", title="commands (default: run the service)")
     simulate_arguments(commands.add_parser(
-        "simulate", help="publish simulated sensor events, with faults, as a device service would"))
+        "simulate", parents=[config_file],
+        help="publish simulated sensor events, with faults, as a device service would"))
     demo_arguments(commands.add_parser(
-        "demo", help="broker, simulator and service in one process, shown live; writes plots"))
+        "demo", parents=[config_file],
+        help="broker, simulator and service in one process, shown live; writes plots"))
     return main
 
 

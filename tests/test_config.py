@@ -92,6 +92,10 @@ def test_flags_pick_the_file():
     args = parser().parse_args(["--configDir", "conf", "--configFile", "x.yaml"])
     assert config_path(args) == Path("conf/x.yaml")
     assert config_path(parser().parse_args([])) == Path("res/configuration.yaml")
+    # the subcommands take them too, before or after their name
+    assert config_path(parser().parse_args(["demo", "-cd", "conf"])) == Path("conf/configuration.yaml")
+    assert config_path(parser().parse_args(["-cd", "conf", "simulate"])) == Path(
+        "conf/configuration.yaml")
 
 
 def test_store_and_forward_is_refused_rather_than_ignored():
