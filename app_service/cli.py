@@ -9,13 +9,11 @@ import sys
 from pathlib import Path
 
 from . import SERVICE_KEY, __version__
-from .config import ConfigError, load
+from .config import load
 from .demo import demo, demo_arguments
-from .inference import InputError
+from .inference import LOAD_ERRORS
 from .logs import configure
-from .manifest import ManifestError
 from .simulator import simulate, simulate_arguments
-from .tflite import ModelLoadError, RuntimeUnavailable
 
 log = logging.getLogger(SERVICE_KEY)
 
@@ -88,7 +86,7 @@ def run_service(args: argparse.Namespace) -> int:
         deployment = Deployment(service, register=args.registry)
         service.before_disconnect.append(deployment.stop)
         service.start()
-    except (ConfigError, ManifestError, ModelLoadError, RuntimeUnavailable, InputError) as exc:
+    except LOAD_ERRORS as exc:
         configure("INFO")
         log.error("cannot start: %s", exc)
         return 1

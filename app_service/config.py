@@ -149,7 +149,6 @@ def _default_clients() -> dict[str, Client]:
         "core-data": Client(port=59880),
         "core-metadata": Client(port=59881),
         "core-command": Client(port=59882),
-        "core-keeper": Client(port=59890),
     }
 
 

@@ -27,10 +27,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from . import SERVICE_KEY
 from .broker import Broker, free_port, start_broker
 from .codec import encode_event_envelope
-from .config import Config, ConfigError, from_dict, load
-from .inference import BoundModel, InputError
+from .config import Config, from_dict, load
+from .inference import LOAD_ERRORS, BoundModel
 from .logs import configure
-from .manifest import Manifest, ManifestError
+from .manifest import Manifest
 from .scoring import APPLICATIONS, Application, Results, base_model, detection, forecast_errors
 from .simulator import (
     SENSORS,
@@ -44,7 +44,6 @@ from .simulator import (
     scenario_steps,
 )
 from .synthetic import Interval
-from .tflite import ModelLoadError, RuntimeUnavailable
 
 BROKER_ENV = "APP_TFLITE_BROKER"  # auto | mosquitto | amqtt: which broker the demo starts
 DRAIN_SECONDS = 30.0  # at most this long for the service to answer the last events
@@ -289,8 +288,7 @@ def demo(args: argparse.Namespace, config_file: Path) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         return _demo(args, config_file, stop)
-    except (RuntimeError, ConnectionError, ConfigError, ManifestError, ModelLoadError,
-            RuntimeUnavailable, InputError, ValueError) as exc:
+    except (RuntimeError, ConnectionError, ValueError, *LOAD_ERRORS) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
 

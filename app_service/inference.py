@@ -12,15 +12,24 @@ from pathlib import Path
 import numpy as np
 
 from . import SERVICE_KEY
-from .config import Binding, Inference
+from .config import Binding, ConfigError, Inference
 from .dtos import Event, Reading, new_id
-from .manifest import Manifest, Output, load_manifest
+from .manifest import Manifest, ManifestError, Output, load_manifest
 from .readings import ReadingError, format_array, format_float, parse_value
-from .tflite import TFLiteModel
+from .tflite import ModelLoadError, RuntimeUnavailable, TFLiteModel
 
 
 class InputError(ValueError):
     """An event that a binding selected but whose readings cannot feed the model."""
+
+
+class BindingError(Exception):
+    """A model that does not fit its manifest, or a binding that does not fit its model."""
+
+
+# What loading the configured models can fail with: each means "fix the configuration or the
+# model files", and each message names the key or file.
+LOAD_ERRORS = (ConfigError, ManifestError, ModelLoadError, RuntimeUnavailable, BindingError)
 
 
 @dataclass
@@ -47,15 +56,15 @@ def load_model(models_dir: Path, name: str, *, runtime: str = "auto",
 
 def _check_fits(manifest: Manifest, model: TFLiteModel) -> None:
     if len(model.inputs) != 1:
-        raise InputError(f"model {manifest.name}: takes {len(model.inputs)} input tensors; "
+        raise BindingError(f"model {manifest.name}: takes {len(model.inputs)} input tensors; "
                          "manifests describe models with one")
     for output in manifest.outputs:
         if output.tensor >= len(model.outputs):
-            raise InputError(f"model {manifest.name}: output {output.name!r} reads tensor "
+            raise BindingError(f"model {manifest.name}: output {output.name!r} reads tensor "
                              f"{output.tensor}, the model has {len(model.outputs)}")
         size = model.outputs[output.tensor].size
         if output.index is not None and output.index >= size:
-            raise InputError(f"model {manifest.name}: output {output.name!r} reads element "
+            raise BindingError(f"model {manifest.name}: output {output.name!r} reads element "
                              f"{output.index} of a tensor of {size}")
 
 
@@ -70,7 +79,7 @@ class BoundModel:
     def check(self, manifest: Manifest) -> None:
         features = len(manifest.inputs.features)
         if self.binding.resources and len(self.binding.resources) != features:
-            raise InputError(f"binding of model {manifest.name}: Resources lists "
+            raise BindingError(f"binding of model {manifest.name}: Resources lists "
                              f"{len(self.binding.resources)} names, the model takes {features} features")
 
     def selects(self, device: str, profile: str, source: str) -> bool:

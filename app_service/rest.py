@@ -35,7 +35,7 @@ from . import SERVICE_KEY, __version__
 from .codec import CBOR, encode_envelope
 from .config import ConfigError, ServiceInfo, duration, redacted
 from .dtos import API_VERSION, Event
-from .inference import LoadedModel
+from .inference import LOAD_ERRORS, LoadedModel
 from .manifest import Feature
 from .pipeline import Rejected
 from .tflite import TensorSpec, available_backends
@@ -302,9 +302,7 @@ async def reload(name: FromPath[str], state: State) -> ReloadResponse:
     previous = loaded.model.version
     try:
         await _in_worker(state, lambda: service.models.reload(name))
-    except HTTPException:
-        raise
-    except Exception as exc:
+    except LOAD_ERRORS as exc:
         log.warning("reloading model %s failed, version %s keeps serving: %s", name, previous, exc)
         raise HTTPException(status_code=422, detail=f"model {name} not reloaded, version "
                             f"{previous} keeps serving: {exc}") from None

@@ -11,7 +11,7 @@ import yaml
 
 from app_service.config import Binding, Inference
 from app_service.dtos import AddEventRequest, Event
-from app_service.inference import InputError, ModelSet
+from app_service.inference import BindingError, InputError, ModelSet
 from app_service.manifest import ManifestError, load_manifest
 
 from .mqtt_helpers import REPO, device_event, float_event
@@ -69,7 +69,7 @@ def test_resources_override_and_missing_resources():
     (result,) = bound.infer(event(reading))
     assert abs(float(result.readings[0].value) - 8) < 0.5
     assert list(bound.infer(event(float_event("1.0")))) == []  # no Temperature reading
-    with pytest.raises(InputError, match="Resources lists 2 names"):
+    with pytest.raises(BindingError, match="Resources lists 2 names"):
         models(Binding(model="linear_regression", resources=["A", "B"]))
 
 
