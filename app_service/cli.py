@@ -92,7 +92,7 @@ def run_service(args: argparse.Namespace) -> int:
         return 1
     deployment.start()
     service.run_until_signalled()
-    return 0
+    return 1 if service.lost_bus else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,13 +45,14 @@ class Service:
             config.inference.queue_size)
         self.metrics.queue_depth.set_function(self.queue.qsize)
         self.stopping = threading.Event()
+        self.lost_bus = False  # AutoReconnect off and the broker went away: exit non-zero
         self._bad_input = RateLimited(log)
         bus = config.message_bus
         self.prefix = bus.base_topic_prefix
         self.base64_payload = os.environ.get("EDGEX_MSG_BASE64_PAYLOAD", "").lower() == "true"
         credentials = config.secret(bus.secret_name) if bus.auth_mode == "usernamepassword" else None
         self.bus = MessageBus(bus, subscriptions(self.prefix, config.trigger.subscribe_topics),
-                              self._receive, credentials=credentials, on_lost=self.stopping.set,
+                              self._receive, credentials=credentials, on_lost=self._bus_lost,
                               on_published=self._ack_delivered)
         # Inbound messages in arrival order, each with the publishes of its results: a message
         # is acknowledged once the broker has taken all of them (at-least-once end to end), and
@@ -95,6 +96,10 @@ class Service:
             signal.signal(sig, lambda *_: self.stopping.set())
         self.stopping.wait()
         self.stop()
+
+    def _bus_lost(self) -> None:
+        self.lost_bus = True
+        self.stopping.set()
 
     def _receive(self, message: paho.MQTTMessage) -> None:
         """Runs on paho's network thread: keep it short; a full queue pushes back on the broker."""

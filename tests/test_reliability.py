@@ -47,6 +47,16 @@ def test_reconnects_and_resubscribes_after_broker_restart(own_broker_port, tmp_p
         broker.stop()
 
 
+def test_without_auto_reconnect_a_lost_broker_stops_the_service(own_broker_port, tmp_path):
+    """So that an orchestrator (restart: always) starts it again, with a non-zero exit."""
+    broker = start_broker(own_broker_port, kind="mosquitto")
+    service = start_service(own_broker_port, tmp_path,
+                            env={"MESSAGEBUS_OPTIONAL_AUTORECONNECT": "false"})
+    broker.stop()
+    assert service.process.wait(30) == 1
+    assert "AutoReconnect is off" in service.log
+
+
 def test_messages_survive_a_service_crash(broker, tmp_path):
     """QoS 1, a persistent session and acks only after processing: a message the service had
     received but not processed when it died comes back when it restarts."""
