@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -123,7 +124,8 @@ class Service:
                 continue
             assert isinstance(item, paho.MQTTMessage)
             if publisher_of(item.topic, self.prefix) != SERVICE_KEY:
-                self.handle(item.topic, item.payload)
+                with contextlib.suppress(Exception):  # process() counted and logged it
+                    self.process(item.topic, item.payload)
             with self._ack_lock:
                 self._unacked.append((item, self._sent))
             self._ack_delivered()
@@ -182,15 +184,9 @@ class Service:
         self.queue.put_nowait(run)
         return future
 
-    def handle(self, topic: str, payload: bytes) -> list[Event]:
-        """Run one message through the pipeline and publish its results."""
-        try:
-            return self.process(topic, payload)
-        except Exception:
-            return []
-
     def process(self, topic: str, payload: bytes) -> list[Event]:
-        """As handle(), but bad input raises Rejected and failures raise (both counted, logged)."""
+        """Run one message through the pipeline and publish its results. Bad input raises
+        Rejected, a failure raises as it is; both are counted and logged here first."""
         started = time.perf_counter()
         try:
             results = self.pipeline(payload) or []
