@@ -8,8 +8,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -216,3 +218,25 @@ def test_demo_without_mosquitto_detects_faults_and_draws_plots(tmp_path) -> None
                                       "vitals_risk.png"]
     for plot in plots:
         assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path) -> None:
+    """Ctrl-C (SIGINT) before --duration: a summary, the plots, exit 0."""
+    output, log = tmp_path / "plots", tmp_path / "demo.log"
+    with log.open("w") as out:
+        demo = subprocess.Popen([sys.executable, "-m", "app_service", "demo", "--duration", "600",
+                                 "--output", str(output)], cwd=REPO, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while " status " not in log.read_text():
+            assert demo.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0, log.read_text()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    assert "Summary:" in log.read_text()
+    assert len(list(output.glob("*.png"))) == 3
